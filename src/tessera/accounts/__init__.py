@@ -1,0 +1,1 @@
+"""Organizations, workspaces, users and memberships."""

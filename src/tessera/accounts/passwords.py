@@ -1,0 +1,48 @@
+"""Argon2id password hashing (argon2-cffi), with the same cost for unknown accounts."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from tessera.errors import FieldError, ValidationFailed
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+
+
+class Passwords:
+    def __init__(self, profile: str = "default") -> None:
+        parameters = profiles.CHEAPEST if profile == "cheapest" else profiles.RFC_9106_LOW_MEMORY
+        self._hasher = PasswordHasher.from_parameters(parameters)
+        # Verifying against this when the account does not exist makes an unknown email
+        # cost the same time as a wrong password.
+        self._decoy = self._hasher.hash("decoy: an account that does not exist")
+
+    def hash(self, password: str) -> str:
+        check_strength(password)
+        return self._hasher.hash(password)
+
+    def verify(self, stored: str | None, password: str) -> bool:
+        """True only when ``stored`` exists and matches; always one Argon2 computation."""
+        try:
+            matched = self._hasher.verify(stored or self._decoy, password[:MAX_PASSWORD_LENGTH])
+        except (VerificationError, InvalidHashError):
+            return False
+        return matched and stored is not None
+
+    def needs_rehash(self, stored: str) -> bool:
+        return self._hasher.check_needs_rehash(stored)
+
+
+def check_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",
+            errors=[FieldError("password", f"at least {MIN_PASSWORD_LENGTH} characters")],
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise ValidationFailed(
+            "The password is too long.",
+            errors=[FieldError("password", f"at most {MAX_PASSWORD_LENGTH} characters")],
+        )

@@ -1,0 +1,143 @@
+"""Sign-up, password login and membership look-ups."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tessera.accounts.passwords import Passwords
+from tessera.clock import rfc3339
+from tessera.errors import EmailTaken, FieldError, Unauthorized, ValidationFailed
+from tessera.ids import new_id
+from tessera.storage.models import Membership, Organization, User, Workspace
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    user: User
+    organization: Organization
+    workspace: Workspace
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def check_email(email: str) -> str:
+    cleaned = email.strip()
+    if len(cleaned) > 320 or not EMAIL_PATTERN.match(cleaned):
+        raise ValidationFailed(
+            "The email address is not valid.", errors=[FieldError("email", "not an email address")]
+        )
+    return cleaned
+
+
+def find_user_by_email(session: Session, email: str) -> User | None:
+    return session.scalars(select(User).where(User.email_key == normalize_email(email))).first()
+
+
+def create_user(
+    session: Session, passwords: Passwords, *, email: str, password: str, name: str, now: datetime
+) -> User:
+    email = check_email(email)
+    if find_user_by_email(session, email) is not None:
+        raise EmailTaken("An account with this email already exists.")
+    user = User(
+        id=new_id("usr"),
+        email=email,
+        email_key=normalize_email(email),
+        name=name.strip() or email.split("@")[0],
+        password_hash=passwords.hash(password),
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_organization(
+    session: Session, name: str, now: datetime
+) -> tuple[Organization, Workspace]:
+    """A new organization with its ``Default`` workspace."""
+    organization = Organization(id=new_id("org"), name=name.strip(), created_at=now)
+    session.add(organization)
+    workspace = Workspace(
+        id=new_id("ws"), organization_id=organization.id, name="Default", created_at=now
+    )
+    session.add(workspace)
+    session.flush()
+    return organization, workspace
+
+
+def add_member(
+    session: Session, user: User, organization: Organization, role: str, now: datetime
+) -> None:
+    session.add(
+        Membership(user_id=user.id, organization_id=organization.id, role=role, created_at=now)
+    )
+
+
+def sign_up(
+    session: Session,
+    passwords: Passwords,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    organization_name: str,
+    now: datetime,
+) -> NewAccount:
+    user = create_user(session, passwords, email=email, password=password, name=name, now=now)
+    organization, workspace = create_organization(session, organization_name, now)
+    add_member(session, user, organization, "owner", now)
+    session.flush()
+    return NewAccount(user, organization, workspace)
+
+
+def check_password(session: Session, passwords: Passwords, email: str, password: str) -> User:
+    """The user whose credentials these are; the same refusal whether the email exists or not."""
+    user = find_user_by_email(session, email)
+    if not passwords.verify(user.password_hash if user else None, password):
+        raise Unauthorized("The email or password is incorrect.")
+    assert user is not None  # verify() is False without a stored hash
+    return user
+
+
+def memberships(session: Session, user_id: str) -> list[tuple[Membership, Organization]]:
+    rows = session.execute(
+        select(Membership, Organization)
+        .join(Organization, Organization.id == Membership.organization_id)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.created_at, Organization.id)
+    )
+    return [(m, o) for m, o in rows]
+
+
+def membership(session: Session, user_id: str, organization_id: str) -> Membership | None:
+    return session.get(Membership, (user_id, organization_id))
+
+
+def user_resource(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "object": "user",
+        "email": user.email,
+        "name": user.name,
+        "created_at": rfc3339(user.created_at),
+    }
+
+
+def organization_resource(organization: Organization) -> dict[str, Any]:
+    return {
+        "id": organization.id,
+        "object": "organization",
+        "name": organization.name,
+        "created_at": rfc3339(organization.created_at),
+    }

@@ -1,0 +1,81 @@
+"""From a presented credential to a :class:`Principal`.
+
+``Authorization: Bearer`` carries API keys, user access tokens and service tokens; they are
+told apart by form. Every failure is :class:`Unauthorized`; nothing here says why a key failed
+beyond what the caller already knows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tessera.accounts import service as accounts
+from tessera.errors import NotFound, Unauthorized
+from tessera.keys.format import looks_like_key
+from tessera.principal import ClientInfo, Principal
+from tessera.service_tokens import SERVICE_PREFIX
+
+if TYPE_CHECKING:
+    from tessera.deployment import Tessera
+
+MAX_CREDENTIAL_LENGTH = 4096
+
+
+class Credentials:
+    def __init__(self, tessera: Tessera) -> None:
+        self._tessera = tessera
+
+    def authenticate(
+        self,
+        credential: str,
+        *,
+        organization_id: str | None = None,
+        client: ClientInfo | None = None,
+    ) -> Principal:
+        if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
+            raise Unauthorized("The credential is malformed.")
+        if credential.startswith(SERVICE_PREFIX + "_"):
+            return self._tessera.service_tokens.authenticate(credential)
+        if looks_like_key(credential, self._tessera.config.key_prefix):
+            raise Unauthorized("The API key is not valid.")
+        if credential.count(".") == 2:
+            return self.user_from_access_token(credential, organization_id)
+        raise Unauthorized("The credential is malformed.")
+
+    def user_from_access_token(self, token: str, organization_id: str | None) -> Principal:
+        claims = self._tessera.tokens.verify_access_token(token)
+        principal = self.user_principal(claims.user_id, organization_id or claims.organization_id)
+        if principal.organization_id is None and organization_id is not None:
+            raise NotFound(f"No organization {organization_id}.")
+        return Principal(
+            kind="user",
+            id=principal.id,
+            organization_id=principal.organization_id,
+            scopes=principal.scopes,
+            user_id=principal.user_id,
+            role=principal.role,
+            via="access_token",
+            facts={"family_id": claims.family_id or ""},
+        )
+
+    def user_principal(self, user_id: str, organization_id: str | None) -> Principal:
+        """A user acting in ``organization_id`` with what their current role grants there."""
+        with self._tessera.db.session() as session:
+            if organization_id is None:
+                rows = accounts.memberships(session, user_id)
+                organization_id = rows[0][1].id if rows else None
+            member = (
+                accounts.membership(session, user_id, organization_id) if organization_id else None
+            )
+        role = member.role if member else None
+        if member is None:
+            organization_id = None
+        scopes = self._tessera.catalog.granted_by_role(role) if role else frozenset()
+        return Principal(
+            kind="user",
+            id=user_id,
+            organization_id=organization_id,
+            scopes=scopes,
+            user_id=user_id,
+            role=role,
+        )

@@ -1,0 +1,61 @@
+"""The running deployment: configuration, storage, clock, and the services built on them.
+
+The CLI and the web layer both start from a :class:`Tessera`; nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tessera.accounts.passwords import Passwords
+from tessera.authn import Credentials
+from tessera.clock import Clock, SystemClock
+from tessera.config import Config, resolve_secret_key
+from tessera.ratelimit import MemoryRateLimiter, RateLimiter
+from tessera.scopes import ScopeCatalog
+from tessera.service_tokens import ServiceTokens
+from tessera.storage.db import Database
+from tessera.tokens.service import UserTokens
+from tessera.tokens.signing import SigningKeys
+
+
+class Tessera:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        limiter: RateLimiter | None = None,
+        config_dir: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.db = Database(config.database_url)
+        self.secret_key = resolve_secret_key(config, config_dir=config_dir)
+        self.catalog = ScopeCatalog(config)
+        self.passwords = Passwords(config.password_profile)
+        self.limiter: RateLimiter = limiter or MemoryRateLimiter(self.clock)
+        self.signing = SigningKeys(
+            self.db,
+            self.secret_key,
+            config.tokens.signing_algorithm,
+            self.clock,
+            config.tokens.access_ttl_seconds,
+        )
+        self.tokens = UserTokens(
+            config, self.db, self.clock, self.passwords, self.signing, self.catalog, self.limiter
+        )
+        self.service_tokens = ServiceTokens(self.db, self.clock)
+        self.credentials = Credentials(self)
+
+    def start(self, *, migrate: bool = True) -> None:
+        """Bring the database up to date and make sure a signing key exists."""
+        if migrate:
+            self.db.migrate()
+        self.signing.ensure_current()
+
+    def readiness(self) -> dict[str, bool]:
+        return {"database": self.db.ping()}
+
+    def close(self) -> None:
+        self.db.dispose()

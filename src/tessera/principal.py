@@ -1,0 +1,44 @@
+"""Who is making a request, as every part of Tessera sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PrincipalKind = Literal["api_key", "user", "service"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: an API key, a user (token or session) or a service token.
+
+    ``scopes`` is what the credential may do right now. ``workspace_ids`` is the credential's
+    workspace restriction (``None``: every workspace); ``workspace_id`` the one the request
+    acts in, once resolved.
+    """
+
+    kind: PrincipalKind
+    id: str
+    organization_id: str | None
+    scopes: frozenset[str] = frozenset()
+    workspace_id: str | None = None
+    environment: str | None = None
+    workspace_ids: tuple[str, ...] | None = None
+    user_id: str | None = None
+    role: str | None = None
+    # How the caller authenticated: "api_key", "access_token", "session" or "service_token".
+    via: str = ""
+    # Extra facts about the credential (session id, token family) that edges may need.
+    facts: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def has_scopes(self, required: list[str] | tuple[str, ...]) -> list[str]:
+        """The required scopes this principal lacks."""
+        return [scope for scope in required if scope not in self.scopes]
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """What the audit log records about where a request came from."""
+
+    ip: str | None = None
+    user_agent: str | None = None

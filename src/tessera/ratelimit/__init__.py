@@ -1,0 +1,6 @@
+"""Rate limiting: a pure GCRA core and interchangeable stores (memory, Redis)."""
+
+from tessera.ratelimit.gcra import Quota, RateLimitDecision, decide
+from tessera.ratelimit.limiter import MemoryRateLimiter, RateLimiter
+
+__all__ = ["MemoryRateLimiter", "Quota", "RateLimitDecision", "RateLimiter", "decide"]

@@ -1,0 +1,64 @@
+"""The Generic Cell Rate Algorithm, as a pure function.
+
+GCRA keeps one number per credential, the *theoretical arrival time* (TAT): the moment the
+quota would be fully restored if no more requests came. It is chosen over a sliding window
+because its whole state is that one float, so the Redis backend can check and update it in one
+short atomic script, and because it spreads a quota smoothly instead of resetting it at window
+edges (no double burst at a boundary).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Quota:
+    """``requests`` per ``per_seconds``, all of which may arrive in one burst."""
+
+    requests: int
+    per_seconds: int
+
+    @property
+    def emission_interval(self) -> float:
+        return self.per_seconds / self.requests
+
+
+@dataclass(frozen=True)
+class RateLimitDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int  # until the quota is fully restored
+    retry_after: int  # until the next request would be allowed (0 when allowed)
+    window: int
+
+
+def decide(quota: Quota, stored_tat: float | None, now: float) -> tuple[RateLimitDecision, float]:
+    """The decision for one request at ``now``, and the TAT to store afterwards.
+
+    A refused request leaves the TAT unchanged: it is not counted against the quota.
+    """
+    interval = quota.emission_interval
+    tat = max(stored_tat or now, now)
+    new_tat = tat + interval
+    allow_at = new_tat - quota.per_seconds
+    if now < allow_at:
+        return _decision(quota, False, tat, now, retry=allow_at - now), tat
+    return _decision(quota, True, new_tat, now, retry=0.0), new_tat
+
+
+def _decision(
+    quota: Quota, allowed: bool, tat: float, now: float, retry: float
+) -> RateLimitDecision:
+    backlog = max(tat - now, 0.0)
+    remaining = math.floor((quota.per_seconds - backlog) / quota.emission_interval + 1e-9)
+    return RateLimitDecision(
+        allowed=allowed,
+        limit=quota.requests,
+        remaining=max(0, min(quota.requests, remaining)),
+        reset_seconds=math.ceil(backlog - 1e-9),
+        retry_after=math.ceil(retry - 1e-9) if retry > 0 else 0,
+        window=quota.per_seconds,
+    )

@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI routes, the error mapping, and the dashboard."""

@@ -1,0 +1,80 @@
+"""The ASGI application: routes, middleware and the error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from tessera.deployment import Tessera
+from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationFailed
+from tessera.web.middleware import RequestContextMiddleware
+from tessera.web.problems import problem_response, status_problem
+from tessera.web.routes import auth, ops, workspaces
+
+log = logging.getLogger("tessera")
+
+
+def create_app(tessera: Tessera) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        tessera.close()
+
+    app = FastAPI(
+        title="Tessera",
+        version="0.1.0",
+        summary="Authentication for public APIs: API keys, user tokens, sessions, scopes.",
+        lifespan=lifespan,
+    )
+    app.state.tessera = tessera
+    for module in (ops, auth, workspaces):
+        app.include_router(module.router)
+    _install_error_mapping(app)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def request_id(request: Request) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return value if isinstance(value, str) else None
+
+
+def _install_error_mapping(app: FastAPI) -> None:
+    @app.exception_handler(TesseraError)
+    async def tessera_error(request: Request, exc: TesseraError) -> Response:
+        return problem_response(exc, request_id(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return problem_response(_from_validation(exc), request_id(request))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        response = status_problem(exc.status_code, request_id(request), detail)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"request_id": request_id(request)})
+        return status_problem(500, request_id(request), "An unexpected error occurred.")
+
+
+def _from_validation(exc: RequestValidationError) -> TesseraError:
+    errors = [
+        FieldError(
+            ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body", e.get("msg", "")
+        )
+        for e in exc.errors()
+    ]
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return InvalidRequest("The request body is not valid JSON.", errors=errors)
+    return ValidationFailed("The request is not valid.", errors=errors)

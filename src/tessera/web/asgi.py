@@ -1,0 +1,22 @@
+"""Entry point for ASGI servers: ``uvicorn --factory tessera.web.asgi:create``.
+
+Each worker process builds its own deployment from the same configuration (``TESSERA_CONFIG``
+and ``TESSERA_*`` variables); the parent has already applied migrations.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tessera.config import load_config
+from tessera.deployment import Tessera
+from tessera.logs import configure_logging
+from tessera.web.app import create_app
+
+
+def create() -> FastAPI:
+    config = load_config()
+    configure_logging(config.log_level)
+    tessera = Tessera(config)
+    tessera.start(migrate=False)
+    return create_app(tessera)

@@ -1,0 +1,114 @@
+"""Sign-up, tokens, logout and ``/v1/me`` (SPEC section 3)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from tessera import audit
+from tessera.accounts import service as accounts
+from tessera.errors import Forbidden, InvalidRequest, Unauthorized
+from tessera.principal import Principal
+from tessera.storage.models import User
+from tessera.web.deps import authenticate, client_info, tessera_of
+
+router = APIRouter(prefix="/v1", tags=["users and tokens"])
+
+
+class SignupBody(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+    name: str = Field(default="", max_length=200)
+    organization_name: str = Field(min_length=1, max_length=200)
+
+
+class TokenBody(BaseModel):
+    grant_type: Literal["password", "refresh_token"] = "password"
+    email: str | None = Field(default=None, max_length=320)
+    password: str | None = Field(default=None, max_length=1024)
+    refresh_token: str | None = Field(default=None, max_length=512)
+
+
+class LogoutBody(BaseModel):
+    refresh_token: str | None = Field(default=None, max_length=512)
+
+
+@router.post("/auth/signup", status_code=201)
+def signup(body: SignupBody, request: Request) -> dict[str, Any]:
+    tessera = tessera_of(request)
+    if tessera.config.signup != "open":
+        raise Forbidden("Sign-up is closed on this deployment.")
+    now = tessera.clock.now()
+    with tessera.db.session() as session:
+        account = accounts.sign_up(
+            session,
+            tessera.passwords,
+            email=body.email,
+            password=body.password,
+            name=body.name,
+            organization_name=body.organization_name,
+            now=now,
+        )
+        audit.record(
+            session,
+            "user.signed_up",
+            now=now,
+            organization_id=account.organization.id,
+            actor=("user", account.user.id),
+            target=("user", account.user.id),
+            client=client_info(request),
+        )
+    return {
+        "user": accounts.user_resource(account.user),
+        "organization": accounts.organization_resource(account.organization),
+    }
+
+
+@router.post("/auth/token")
+def token(body: TokenBody, request: Request) -> dict[str, Any]:
+    tokens = tessera_of(request).tokens
+    if body.grant_type == "refresh_token":
+        if not body.refresh_token:
+            raise InvalidRequest("refresh_token is required for grant_type refresh_token.")
+        return tokens.refresh(body.refresh_token, client_info(request)).as_response()
+    if body.email is None or body.password is None:
+        raise InvalidRequest("email and password are required.")
+    return tokens.login(body.email, body.password, client_info(request)).as_response()
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(request: Request, body: LogoutBody | None = None) -> Response:
+    tessera = tessera_of(request)
+    if body is not None and body.refresh_token:
+        tessera.tokens.logout(body.refresh_token)
+        return Response(status_code=204)
+    if not _end_cookie_session(request):
+        raise Unauthorized("Send a refresh_token or a session cookie.", credential_presented=False)
+    return Response(status_code=204)
+
+
+@router.get("/me")
+def me(request: Request, principal: Principal = Depends(authenticate)) -> dict[str, Any]:
+    if principal.user_id is None:
+        raise Forbidden("/v1/me describes a user; this credential is not one.")
+    tessera = tessera_of(request)
+    with tessera.db.session() as session:
+        user = session.get(User, principal.user_id)
+        if user is None:
+            raise Unauthorized("The user no longer exists.")
+        rows = accounts.memberships(session, user.id)
+        return {
+            "user": accounts.user_resource(user),
+            "memberships": [
+                {"organization": accounts.organization_resource(org), "role": m.role}
+                for m, org in rows
+            ],
+        }
+
+
+def _end_cookie_session(request: Request) -> bool:
+    """Browser sessions arrive with the session cookie; none is configured yet."""
+    return False

@@ -1,0 +1,33 @@
+"""Health, readiness and the public signing keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from tessera.web.deps import tessera_of
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """The database (and Redis, when configured) answer."""
+    checks = tessera_of(request).readiness()
+    ready = all(checks.values())
+    body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/.well-known/jwks.json")
+def jwks(request: Request) -> JSONResponse:
+    keys: dict[str, Any] = tessera_of(request).signing.jwks()
+    return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,119 @@
+"""Workspaces of the caller's organization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from tessera import audit
+from tessera.accounts import workspaces
+from tessera.errors import Forbidden
+from tessera.principal import Principal
+from tessera.web.deps import client_info, requires, tessera_of
+
+router = APIRouter(prefix="/v1/workspaces", tags=["workspaces"])
+
+
+class WorkspaceBody(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+def _organization(principal: Principal) -> str:
+    if principal.organization_id is None:
+        raise Forbidden("This credential belongs to no organization.")
+    return principal.organization_id
+
+
+@router.get("")
+def list_workspaces(
+    request: Request, principal: Principal = Depends(requires("workspaces:read"))
+) -> dict[str, Any]:
+    with tessera_of(request).db.session() as session:
+        rows = workspaces.list_workspaces(session, _organization(principal))
+        visible = [
+            w for w in rows if principal.workspace_ids is None or w.id in principal.workspace_ids
+        ]
+        return {"data": [workspaces.workspace_resource(w) for w in visible], "next_cursor": None}
+
+
+@router.post("", status_code=201)
+def create_workspace(
+    body: WorkspaceBody,
+    request: Request,
+    principal: Principal = Depends(requires("workspaces:write")),
+) -> dict[str, Any]:
+    tessera = tessera_of(request)
+    now = tessera.clock.now()
+    with tessera.db.session() as session:
+        workspace = workspaces.create_workspace(
+            session, _organization(principal), body.name.strip(), now
+        )
+        _audit(
+            session, "workspace.created", principal, workspace.id, request, {"name": workspace.name}
+        )
+        return workspaces.workspace_resource(workspace)
+
+
+@router.get("/{workspace_id}")
+def get_workspace(
+    workspace_id: str, request: Request, principal: Principal = Depends(requires("workspaces:read"))
+) -> dict[str, Any]:
+    with tessera_of(request).db.session() as session:
+        workspace = workspaces.get_workspace(session, _organization(principal), workspace_id)
+        return workspaces.workspace_resource(workspace)
+
+
+@router.patch("/{workspace_id}")
+def rename_workspace(
+    workspace_id: str,
+    body: WorkspaceBody,
+    request: Request,
+    principal: Principal = Depends(requires("workspaces:write")),
+) -> dict[str, Any]:
+    tessera = tessera_of(request)
+    with tessera.db.session() as session:
+        workspace = workspaces.get_workspace(session, _organization(principal), workspace_id)
+        workspace.name = body.name.strip()
+        _audit(
+            session, "workspace.updated", principal, workspace.id, request, {"name": workspace.name}
+        )
+        return workspaces.workspace_resource(workspace)
+
+
+@router.delete("/{workspace_id}")
+def delete_workspace(
+    workspace_id: str,
+    request: Request,
+    principal: Principal = Depends(requires("workspaces:write")),
+) -> dict[str, Any]:
+    tessera = tessera_of(request)
+    with tessera.db.session() as session:
+        workspace = workspaces.get_workspace(session, _organization(principal), workspace_id)
+        resource = workspaces.workspace_resource(workspace)
+        session.delete(workspace)
+        _audit(
+            session, "workspace.deleted", principal, workspace_id, request, {"name": workspace.name}
+        )
+        return {**resource, "deleted": True}
+
+
+def _audit(
+    session: Any,
+    action: str,
+    principal: Principal,
+    target: str,
+    request: Request,
+    details: dict[str, Any],
+) -> None:
+    audit.record(
+        session,
+        action,
+        now=tessera_of(request).clock.now(),
+        organization_id=principal.organization_id,
+        actor=audit.actor_of(principal),
+        target=("workspace", target),
+        client=client_info(request),
+        details=details,
+    )

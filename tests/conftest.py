@@ -1,0 +1,119 @@
+"""Fixtures: a deployment on SQLite or PostgreSQL with an injected clock, and its HTTP app."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from starlette.testclient import TestClient
+
+from tessera.clock import ManualClock
+from tessera.config import Config, load_config
+from tessera.deployment import Tessera
+from tessera.storage.db import engine_url
+from tessera.storage.models import Base
+from tessera.web.app import create_app
+from tests.services import require_postgres
+
+TEST_SECRET = "test-secret-key-not-for-production-0123456789"
+BACKENDS = os.environ.get("TSR_TEST_DATABASES", "sqlite,postgres").split(",")
+# Tables kept between tests: the signing key is costly to make and harmless to share.
+KEPT_TABLES = {"signing_keys", "alembic_version"}
+
+
+def make_config(database_url: str, **overrides: Any) -> Config:
+    base: dict[str, Any] = {
+        "database_url": database_url,
+        "secret_key": TEST_SECRET,
+        "password_profile": "cheapest",
+        "scope": [
+            {"name": "contacts:read", "description": "Read contact data"},
+            {"name": "contacts:write", "description": "Create and change contacts"},
+            {
+                "name": "admin:marketing",
+                "description": "Run the marketing workflow",
+                "admin_only": True,
+            },
+        ],
+    }
+    base.update(overrides)
+    return load_config(environ={}, overrides=base)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database with a signing key, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "tessera.db"
+    tessera = Tessera(make_config(f"sqlite:///{path}"))
+    tessera.start()
+    tessera.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database(worker_id: str) -> str:
+    """A database of this test worker's own, migrated once."""
+    admin_url = require_postgres()
+    name = f"tessera_test_{worker_id}".replace("-", "_")
+    admin = create_engine(engine_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    tessera = Tessera(make_config(url))
+    tessera.start()
+    tessera.close()
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "tessera.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_database")
+    _truncate(url)
+    return url
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(engine_url(url))
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name not in KEPT_TABLES]
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE " + ", ".join(tables) + " CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, Any]:
+    """Tests override this to change the deployment's configuration."""
+    return {}
+
+
+@pytest.fixture
+def tessera(
+    database_url: str, clock: ManualClock, config_overrides: dict[str, Any]
+) -> Iterator[Tessera]:
+    deployment = Tessera(make_config(database_url, **config_overrides), clock=clock)
+    deployment.start(migrate=False)
+    yield deployment
+    deployment.close()
+
+
+@pytest.fixture
+def client(tessera: Tessera) -> Iterator[TestClient]:
+    with TestClient(create_app(tessera), base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client
