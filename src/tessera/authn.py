@@ -60,7 +60,7 @@ class Credentials:
 
     def user_principal(self, user_id: str, organization_id: str | None) -> Principal:
         """A user acting in ``organization_id`` with what their current role grants there."""
-        with self._tessera.db.session() as session:
+        with self._tessera.db.read() as session:
             if organization_id is None:
                 rows = accounts.memberships(session, user_id)
                 organization_id = rows[0][1].id if rows else None

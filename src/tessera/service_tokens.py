@@ -42,7 +42,7 @@ class ServiceTokens:
         cached = self._known.get(key)
         if cached is not None and cached[1] > now:
             return _principal(cached[0])
-        with self._db.session() as session:
+        with self._db.read() as session:
             row = session.scalars(select(ServiceToken).where(ServiceToken.digest == key)).first()
             token_id = row.id if row is not None and row.revoked_at is None else None
         if token_id is None:

@@ -29,11 +29,22 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self.engine = _make_engine(self.url, self.is_sqlite)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(tessera_read_only=True), expire_on_commit=False
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed when the block ends, rolled back on error."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only look-up. On SQLite it takes no write lock, so it may run while another
+        session of this process holds one (a write session taking the lock up front would wait
+        for that session, and that session for it)."""
+        with self._readers() as session, session.begin():
             yield session
 
     def migrate(self) -> None:
@@ -80,4 +91,5 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get("tessera_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

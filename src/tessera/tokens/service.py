@@ -186,7 +186,7 @@ class UserTokens:
         return " ".join(sorted(granted))
 
     def _family_revoked(self, family_id: str) -> bool:
-        with self._db.session() as session:
+        with self._db.read() as session:
             family = session.get(RefreshTokenFamily, family_id)
             return family is None or family.revoked_at is not None
 

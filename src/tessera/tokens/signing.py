@@ -138,7 +138,7 @@ class SigningKeys:
             self._reload()
 
     def _reload(self) -> None:
-        with self._lock, self._db.session() as session:
+        with self._lock, self._db.read() as session:
             rows = list(session.scalars(select(SigningKey)))
             keys = {row.kid: self._load(row) for row in rows}
         self._keys = keys
