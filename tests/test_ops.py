@@ -1,0 +1,68 @@
+"""Health, readiness, and login's equal treatment of unknown and known emails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from starlette.testclient import TestClient
+
+from tessera.deployment import Tessera
+from tessera.web.app import create_app
+from tests.conftest import make_config
+from tests.helpers import assert_problem, sign_up
+
+
+def test_healthz_and_readyz_answer_200(client: TestClient) -> None:
+    """A running deployment with its database is alive and ready."""
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"] is True
+
+
+def test_readyz_is_503_when_the_database_is_unreachable() -> None:
+    """Readiness fails, without a 500, when PostgreSQL cannot be reached."""
+    tessera = Tessera(make_config("postgresql://postgres@127.0.0.1:1/none"))
+    try:
+        with TestClient(create_app(tessera)) as client:
+            response = client.get("/readyz")
+            assert response.status_code == 503
+            assert response.json()["checks"]["database"] is False
+            assert client.get("/healthz").status_code == 200
+    finally:
+        tessera.close()
+
+
+def test_unknown_email_costs_one_argon2_verification_like_a_known_one(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Login runs the same Argon2 work whether the email exists or not."""
+    sign_up(client)
+    calls: list[str] = []
+    original = PasswordHasher.verify
+
+    def counting(self: PasswordHasher, hash: Any, password: Any) -> Any:
+        calls.append("verify")
+        return original(self, hash, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting)
+    client.post("/v1/auth/token", json={"email": "ada@example.com", "password": "wrong password"})
+    known = len(calls)
+    client.post("/v1/auth/token", json={"email": "ghost@example.com", "password": "wrong password"})
+    assert known == 1 and len(calls) - known == 1
+
+
+@pytest.fixture
+def config_overrides() -> dict[str, Any]:
+    return {"rate_limit": {"failures_per_ip": 3, "failed_logins_per_email": 100}}
+
+
+def test_failed_logins_are_throttled_per_client_ip(client: TestClient) -> None:
+    """Failures spread over many emails from one address are throttled too."""
+    sign_up(client)
+    for index in range(3):
+        client.post("/v1/auth/token", json={"email": f"u{index}@example.com", "password": "wrong pass"})
+    throttled = client.post("/v1/auth/token", json={"email": "ada@example.com", "password": "wrong pass"})
+    assert_problem(throttled, 429, "rate_limited")
+    assert int(throttled.headers["Retry-After"]) >= 1
