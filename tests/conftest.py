@@ -57,20 +57,46 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_database(worker_id: str) -> str:
-    """A database of this test worker's own, migrated once."""
+def postgres_database(worker_id: str) -> Iterator[str]:
+    """A database of this test process's own, migrated once and dropped at the end.
+
+    The name carries the process id, so suites running side by side never share one.
+    """
     admin_url = require_postgres()
-    name = f"tessera_test_{worker_id}".replace("-", "_")
+    name = f"tessera_test_{worker_id}_{os.getpid()}".replace("-", "_")
     admin = create_engine(engine_url(admin_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop_abandoned(connection)
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
     url = admin_url.rsplit("/", 1)[0] + "/" + name
     tessera = Tessera(make_config(url))
     tessera.start()
     tessera.close()
-    return url
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _drop_abandoned(connection: Any) -> None:
+    """Drop test databases left by runs whose process no longer exists."""
+    names = connection.execute(
+        text("SELECT datname FROM pg_database WHERE datname LIKE 'tessera_test_%'")
+    ).scalars()
+    for name in list(names):
+        pid = name.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(params=BACKENDS)
