@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from starlette.testclient import TestClient
 
 from tessera.clock import ManualClock
@@ -163,9 +164,9 @@ def test_failed_logins_are_throttled_per_email(client: TestClient) -> None:
     assert int(throttled.headers["Retry-After"]) > 0
 
 
-def test_signup_closed_is_forbidden(client: TestClient, tessera: object) -> None:
+@pytest.mark.parametrize("config_overrides", [{"signup": "closed"}])
+def test_signup_closed_is_forbidden(client: TestClient) -> None:
     """With signup = "closed" nobody can sign up."""
-    object.__setattr__(tessera.config, "signup", "closed")  # type: ignore[attr-defined]
     response = client.post(
         "/v1/auth/signup",
         json={"email": "c@example.com", "password": PASSWORD, "organization_name": "C"},
