@@ -62,7 +62,11 @@ def test_failed_logins_are_throttled_per_client_ip(client: TestClient) -> None:
     """Failures spread over many emails from one address are throttled too."""
     sign_up(client)
     for index in range(3):
-        client.post("/v1/auth/token", json={"email": f"u{index}@example.com", "password": "wrong pass"})
-    throttled = client.post("/v1/auth/token", json={"email": "ada@example.com", "password": "wrong pass"})
+        client.post(
+            "/v1/auth/token", json={"email": f"u{index}@example.com", "password": "wrong pass"}
+        )
+    throttled = client.post(
+        "/v1/auth/token", json={"email": "ada@example.com", "password": "wrong pass"}
+    )
     assert_problem(throttled, 429, "rate_limited")
     assert int(throttled.headers["Retry-After"]) >= 1
