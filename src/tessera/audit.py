@@ -24,6 +24,8 @@ ACTIONS = (
     "refresh_token.reuse_detected",
     "oauth_client.created",
     "member.role_changed",
+    "member.added",
+    "member.removed",
     "workspace.created",
     "workspace.updated",
     "workspace.deleted",

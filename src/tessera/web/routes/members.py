@@ -1,0 +1,91 @@
+"""Members of the caller's organization (``members:read`` / ``members:write``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from tessera.accounts import members
+from tessera.principal import Principal
+from tessera.web.deps import client_info, requires, tessera_of
+
+router = APIRouter(prefix="/v1/members", tags=["members"])
+
+
+class AddMemberBody(BaseModel):
+    email: str = Field(max_length=320)
+    role: str = Field(default="member", max_length=50)
+
+
+class RoleBody(BaseModel):
+    role: str = Field(max_length=50)
+
+
+def _organization(principal: Principal) -> str:
+    return principal.organization_id or ""
+
+
+@router.get("")
+def list_members(
+    request: Request, principal: Principal = Depends(requires("members:read"))
+) -> dict[str, Any]:
+    with tessera_of(request).db.read() as session:
+        rows = members.list_members(session, _organization(principal))
+        return {"data": [m.as_resource() for m in rows], "next_cursor": None}
+
+
+@router.post("", status_code=201)
+def add_member(
+    body: AddMemberBody, request: Request, principal: Principal = Depends(requires("members:write"))
+) -> dict[str, Any]:
+    tessera = tessera_of(request)
+    with tessera.db.session() as session:
+        member = members.add_member(
+            session,
+            tessera.catalog,
+            principal,
+            email=body.email,
+            role=body.role,
+            now=tessera.clock.now(),
+            client=client_info(request),
+        )
+        return member.as_resource()
+
+
+@router.patch("/{user_id}")
+def change_role(
+    user_id: str,
+    body: RoleBody,
+    request: Request,
+    principal: Principal = Depends(requires("members:write")),
+) -> dict[str, Any]:
+    tessera = tessera_of(request)
+    with tessera.db.session() as session:
+        member = members.change_role(
+            session,
+            tessera.catalog,
+            principal,
+            user_id=user_id,
+            role=body.role,
+            now=tessera.clock.now(),
+            client=client_info(request),
+        )
+        return member.as_resource()
+
+
+@router.delete("/{user_id}")
+def remove_member(
+    user_id: str, request: Request, principal: Principal = Depends(requires("members:write"))
+) -> dict[str, Any]:
+    tessera = tessera_of(request)
+    with tessera.db.session() as session:
+        member = members.remove_member(
+            session,
+            principal,
+            user_id=user_id,
+            now=tessera.clock.now(),
+            client=client_info(request),
+        )
+        return {**member.as_resource(), "removed": True}
