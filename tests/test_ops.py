@@ -70,3 +70,29 @@ def test_failed_logins_are_throttled_per_client_ip(client: TestClient) -> None:
     )
     assert_problem(throttled, 429, "rate_limited")
     assert int(throttled.headers["Retry-After"]) >= 1
+
+
+def test_login_upgrades_a_hash_made_with_weaker_parameters(
+    client: TestClient, tessera: Tessera
+) -> None:
+    """A password hashed with older, cheaper Argon2 settings is re-hashed at the next login."""
+    from argon2 import profiles
+
+    from tessera.storage.models import User
+
+    account = sign_up(client)
+    weaker = PasswordHasher.from_parameters(profiles.PRE_21_2).hash("correct horse battery")
+    with tessera.db.session() as session:
+        user = session.get(User, account.user_id)
+        assert user is not None
+        user.password_hash = weaker
+    assert (
+        client.post(
+            "/v1/auth/token", json={"email": account.email, "password": "correct horse battery"}
+        ).status_code
+        == 200
+    )
+    with tessera.db.read() as session:
+        user = session.get(User, account.user_id)
+        assert user is not None and user.password_hash != weaker
+        assert PasswordHasher().verify(user.password_hash, "correct horse battery")

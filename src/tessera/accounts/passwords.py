@@ -31,8 +31,14 @@ class Passwords:
             return False
         return matched and stored is not None
 
-    def needs_rehash(self, stored: str) -> bool:
-        return self._hasher.check_needs_rehash(stored)
+    def upgraded(self, stored: str, password: str) -> str | None:
+        """A new hash when ``stored`` was made with weaker parameters than today's, else None.
+
+        Called after a successful verification, so deployments that raise the cost move every
+        active user to it at their next login."""
+        if not self._hasher.check_needs_rehash(stored):
+            return None
+        return self._hasher.hash(password)
 
 
 def check_strength(password: str) -> None:

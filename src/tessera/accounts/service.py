@@ -106,7 +106,10 @@ def check_password(session: Session, passwords: Passwords, email: str, password:
     user = find_user_by_email(session, email)
     if not passwords.verify(user.password_hash if user else None, password):
         raise Unauthorized("The email or password is incorrect.")
-    assert user is not None  # verify() is False without a stored hash
+    assert user is not None and user.password_hash is not None  # verify() needs both
+    upgraded = passwords.upgraded(user.password_hash, password)
+    if upgraded is not None:
+        user.password_hash = upgraded
     return user
 
 
