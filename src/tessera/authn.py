@@ -7,11 +7,13 @@ beyond what the caller already knows.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tessera.accounts import service as accounts
-from tessera.errors import NotFound, Unauthorized
+from tessera.errors import Forbidden, NotFound, Unauthorized, WorkspaceRequired
 from tessera.keys.format import looks_like_key
+from tessera.keys.verify import resolve_workspace
 from tessera.principal import ClientInfo, Principal
 from tessera.service_tokens import SERVICE_PREFIX
 
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
     from tessera.deployment import Tessera
 
 MAX_CREDENTIAL_LENGTH = 4096
+KEY_REFUSALS = {
+    "expired": "The API key has expired.",
+    "revoked": "The API key has been revoked.",
+}
 
 
 class Credentials:
@@ -37,26 +43,43 @@ class Credentials:
         if credential.startswith(SERVICE_PREFIX + "_"):
             return self._tessera.service_tokens.authenticate(credential)
         if looks_like_key(credential, self._tessera.config.key_prefix):
-            raise Unauthorized("The API key is not valid.")
+            return self.api_key(credential, client)
         if credential.count(".") == 2:
             return self.user_from_access_token(credential, organization_id)
         raise Unauthorized("The credential is malformed.")
+
+    def api_key(self, raw: str, client: ClientInfo | None) -> Principal:
+        verdict = self._tessera.key_verifier.verify(
+            raw, client_ip=client.ip if client else None, count_rate=False
+        )
+        if verdict.code == "ip_forbidden":
+            raise Forbidden("This API key may not be used from this address.")
+        if verdict.principal is None or not verdict.valid:
+            raise Unauthorized(KEY_REFUSALS.get(verdict.code, "The API key is not valid."))
+        return verdict.principal
+
+    def in_workspace(
+        self, principal: Principal, requested: str | None, *, required: bool = False
+    ) -> Principal:
+        """The principal acting in the workspace of ``X-Workspace-ID`` (SPEC section 5)."""
+        workspace = resolve_workspace(principal.workspace_ids, requested, required=required)
+        if workspace == "workspace_required":
+            raise WorkspaceRequired("Name the workspace with X-Workspace-ID.")
+        if workspace == "workspace_forbidden" or (
+            workspace is not None
+            and not self._tessera.key_verifier.in_organization(workspace, principal.organization_id)
+        ):
+            raise Forbidden(f"This credential may not act in workspace {requested}.")
+        if workspace is None:
+            return principal
+        return replace(principal, workspace_id=workspace)
 
     def user_from_access_token(self, token: str, organization_id: str | None) -> Principal:
         claims = self._tessera.tokens.verify_access_token(token)
         principal = self.user_principal(claims.user_id, organization_id or claims.organization_id)
         if principal.organization_id is None and organization_id is not None:
             raise NotFound(f"No organization {organization_id}.")
-        return Principal(
-            kind="user",
-            id=principal.id,
-            organization_id=principal.organization_id,
-            scopes=principal.scopes,
-            user_id=principal.user_id,
-            role=principal.role,
-            via="access_token",
-            facts={"family_id": claims.family_id or ""},
-        )
+        return replace(principal, via="access_token", facts={"family_id": claims.family_id or ""})
 
     def user_principal(self, user_id: str, organization_id: str | None) -> Principal:
         """A user acting in ``organization_id`` with what their current role grants there."""

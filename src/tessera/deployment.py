@@ -11,6 +11,9 @@ from tessera.accounts.passwords import Passwords
 from tessera.authn import Credentials
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config, resolve_secret_key
+from tessera.keys.service import ApiKeys
+from tessera.keys.usage import UsageRecorder
+from tessera.keys.verify import KeyVerifier
 from tessera.ratelimit import MemoryRateLimiter, RateLimiter
 from tessera.scopes import ScopeCatalog
 from tessera.service_tokens import ServiceTokens
@@ -46,6 +49,11 @@ class Tessera:
             config, self.db, self.clock, self.passwords, self.signing, self.catalog, self.limiter
         )
         self.service_tokens = ServiceTokens(self.db, self.clock)
+        self.usage = UsageRecorder(self.db, self.clock)
+        self.key_verifier = KeyVerifier(self, self.usage)
+        self.api_keys = ApiKeys(
+            config, self.db, self.clock, self.catalog, self.usage, self.key_verifier.forget
+        )
         self.credentials = Credentials(self)
 
     def start(self, *, migrate: bool = True) -> None:
@@ -57,5 +65,11 @@ class Tessera:
     def readiness(self) -> dict[str, bool]:
         return {"database": self.db.ping()}
 
+    def serve_in_background(self) -> None:
+        """Start the work a serving process does besides answering: writing key usage."""
+        self.usage.start()
+
     def close(self) -> None:
+        self.usage.stop()
+        self.key_verifier.close()
         self.db.dispose()

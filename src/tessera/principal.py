@@ -28,6 +28,8 @@ class Principal:
     role: str | None = None
     # How the caller authenticated: "api_key", "access_token", "session" or "service_token".
     via: str = ""
+    # The credential's own (requests, per_seconds), overriding the deployment default.
+    rate_limit: tuple[int, int] | None = None
     # Extra facts about the credential (session id, token family) that edges may need.
     facts: dict[str, str] = field(default_factory=dict, compare=False)
 

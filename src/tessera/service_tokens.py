@@ -36,6 +36,10 @@ class ServiceTokens:
         self._known: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
+    def is_cached(self, raw: str) -> bool:
+        cached = self._known.get(digest(raw))
+        return cached is not None and cached[1] > self._clock.timestamp()
+
     def authenticate(self, raw: str) -> Principal:
         key = digest(raw)
         now = self._clock.timestamp()

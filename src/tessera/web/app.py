@@ -15,7 +15,7 @@ from tessera.deployment import Tessera
 from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationFailed
 from tessera.web.middleware import RequestContextMiddleware
 from tessera.web.problems import problem_response, status_problem
-from tessera.web.routes import auth, members, ops, workspaces
+from tessera.web.routes import api_keys, audit_events, auth, members, ops, verify, workspaces
 
 log = logging.getLogger("tessera")
 
@@ -33,7 +33,7 @@ def create_app(tessera: Tessera) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.tessera = tessera
-    for module in (ops, auth, workspaces, members):
+    for module in (ops, auth, workspaces, members, api_keys, verify, audit_events):
         app.include_router(module.router)
     _install_error_mapping(app)
     app.add_middleware(RequestContextMiddleware)

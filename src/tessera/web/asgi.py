@@ -19,4 +19,5 @@ def create() -> FastAPI:
     configure_logging(config.log_level)
     tessera = Tessera(config)
     tessera.start(migrate=False)
+    tessera.serve_in_background()
     return create_app(tessera)

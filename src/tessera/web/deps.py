@@ -52,8 +52,17 @@ def authenticate(request: Request) -> Principal:
         organization_id=request.headers.get("x-organization-id"),
         client=client_info(request),
     )
+    principal = tessera.credentials.in_workspace(principal, request.headers.get("x-workspace-id"))
     request.state.principal = principal
     return principal
+
+
+def in_workspace(request: Request) -> Principal:
+    """For routes that act inside a workspace: the caller, with the workspace resolved."""
+    principal = authenticate(request)
+    return tessera_of(request).credentials.in_workspace(
+        principal, principal.workspace_id, required=True
+    )
 
 
 def requires(*scopes: str) -> Callable[[Request], Principal]:

@@ -1,0 +1,144 @@
+"""The rules a new key must pass (SPEC section 2): no key exceeds its creator."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from tessera.accounts.workspaces import existing_ids
+from tessera.clock import as_utc
+from tessera.config import Config
+from tessera.errors import (
+    FieldError,
+    Forbidden,
+    InvalidExpiry,
+    UnknownScope,
+    UnknownWorkspace,
+    ValidationFailed,
+)
+from tessera.principal import Principal
+from tessera.scopes import ADMIN_ROLES, ScopeCatalog
+
+MAX_ALLOWED_IPS = 100
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """What a caller asks for when creating a key."""
+
+    name: str
+    scopes: list[str] | None = None
+    workspace_ids: list[str] | None = None
+    environment: str = "live"
+    expires_at: datetime | None = None
+    allowed_ips: list[str] | None = None
+    rate_limit: tuple[int, int] | None = None
+
+
+def check_name(name: str) -> str:
+    cleaned = name.strip()
+    if not 1 <= len(cleaned) <= 100:
+        raise ValidationFailed(
+            "The name must be 1 to 100 characters.",
+            errors=[FieldError("name", "1 to 100 characters")],
+        )
+    return cleaned
+
+
+def granted_scopes(
+    catalog: ScopeCatalog, creator: Principal, scopes: list[str] | None
+) -> list[str] | None:
+    """The scopes the key will hold (``None``: inherit), after the creator's bounds are checked."""
+    if scopes is None:
+        # A key that creates a key passes on what it holds now, never its user's wider role.
+        return sorted(creator.scopes) if creator.kind == "api_key" else None
+    unknown = catalog.unknown(scopes)
+    if unknown:
+        raise UnknownScope(
+            f"Unknown scope: {', '.join(unknown)}.",
+            errors=[FieldError("scopes", f"unknown scope {s}") for s in unknown],
+        )
+    admin_only = catalog.admin_only(scopes)
+    # A key holds an admin-only scope only if an admin gave it; the check below bounds it.
+    if admin_only and creator.kind != "api_key" and creator.role not in ADMIN_ROLES:
+        raise Forbidden(f"Only owners and admins can grant {', '.join(admin_only)}.")
+    beyond = sorted(set(scopes) - creator.scopes)
+    if beyond:
+        raise Forbidden(f"A key cannot hold scopes its creator lacks: {', '.join(beyond)}.")
+    return sorted(set(scopes))
+
+
+def checked_workspaces(
+    session: Session, creator: Principal, organization_id: str, workspace_ids: list[str] | None
+) -> list[str] | None:
+    if workspace_ids is None:
+        if creator.workspace_ids is not None:
+            return list(creator.workspace_ids)  # never wider than the creating key
+        return None
+    wanted = list(dict.fromkeys(workspace_ids))
+    found = existing_ids(session, organization_id, wanted) if wanted else set()
+    missing = [w for w in wanted if w not in found]
+    if missing:
+        raise UnknownWorkspace(
+            f"Unknown workspace: {', '.join(missing)}.",
+            errors=[FieldError("workspace_ids", f"unknown workspace {w}") for w in missing],
+        )
+    if creator.workspace_ids is not None and not set(wanted) <= set(creator.workspace_ids):
+        raise Forbidden("A key cannot reach workspaces its creator cannot.")
+    return wanted
+
+
+def checked_expiry(config: Config, expires_at: datetime | None, now: datetime) -> datetime | None:
+    limit_days = config.max_key_lifetime_days
+    if expires_at is None:
+        if limit_days:
+            raise InvalidExpiry(
+                f"expires_at is required: keys live at most {limit_days} days here.",
+                errors=[FieldError("expires_at", "required")],
+            )
+        return None
+    expires_at = as_utc(expires_at)
+    if expires_at <= now:
+        raise InvalidExpiry(
+            "expires_at must be in the future.", errors=[FieldError("expires_at", "in the past")]
+        )
+    if limit_days and expires_at > now + timedelta(days=limit_days):
+        raise InvalidExpiry(
+            f"Keys live at most {limit_days} days here.",
+            errors=[FieldError("expires_at", f"at most {limit_days} days ahead")],
+        )
+    return expires_at
+
+
+def checked_networks(allowed_ips: list[str] | None) -> list[str] | None:
+    if allowed_ips is None:
+        return None
+    if len(allowed_ips) > MAX_ALLOWED_IPS:
+        raise ValidationFailed(
+            f"At most {MAX_ALLOWED_IPS} networks.", errors=[FieldError("allowed_ips", "too many")]
+        )
+    networks = []
+    for value in allowed_ips:
+        try:
+            networks.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+        except ValueError:
+            raise ValidationFailed(
+                f"{value!r} is not an IP address or CIDR network.",
+                errors=[FieldError("allowed_ips", f"not a CIDR network: {value}")],
+            ) from None
+    return networks
+
+
+def checked_rate_limit(rate_limit: tuple[int, int] | None) -> tuple[int, int] | None:
+    if rate_limit is None:
+        return None
+    requests, per_seconds = rate_limit
+    if not (1 <= requests <= 10_000_000 and 1 <= per_seconds <= 86_400):
+        raise ValidationFailed(
+            "rate_limit needs requests 1-10000000 and per_seconds 1-86400.",
+            errors=[FieldError("rate_limit", "out of range")],
+        )
+    return rate_limit

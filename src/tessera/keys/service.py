@@ -1,0 +1,302 @@
+"""The lifecycle of API keys: create, list, read, rename, revoke, roll, usage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from tessera import audit
+from tessera.clock import Clock
+from tessera.config import Config
+from tessera.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    ImmutableField,
+    NotFound,
+    ValidationFailed,
+)
+from tessera.ids import digest, new_id
+from tessera.keys import format as key_format
+from tessera.keys import rules
+from tessera.keys.rules import KeySpec
+from tessera.keys.usage import UsageRecorder
+from tessera.pagination import check_limit, decode_cursor, encode_cursor
+from tessera.principal import ClientInfo, Principal
+from tessera.scopes import ScopeCatalog
+from tessera.storage.db import Database
+from tessera.storage.models import ApiKey, ApiKeyUsage
+
+IMMUTABLE_FIELDS = ("scopes", "workspace_ids", "environment", "allowed_ips", "rate_limit")
+MAX_GRACE_SECONDS = 604_800
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A created key and its raw value, which exists only in this object."""
+
+    row: ApiKey
+    raw: str
+
+
+@dataclass(frozen=True)
+class KeyPage:
+    rows: list[ApiKey]
+    next_cursor: str | None
+
+
+class ApiKeys:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        clock: Clock,
+        catalog: ScopeCatalog,
+        usage: UsageRecorder,
+        on_change: Callable[[str], None],
+    ) -> None:
+        self._config = config
+        self._db = db
+        self._clock = clock
+        self._catalog = catalog
+        self._usage = usage
+        self._on_change = on_change  # evicts a digest from every verification cache
+
+    def create(self, actor: Principal, spec: KeySpec, client: ClientInfo) -> NewKey:
+        organization_id = _organization(actor)
+        now = self._clock.now()
+        with self._db.session() as session:
+            new = self._insert(session, actor, organization_id, spec, now)
+            self._audit(session, "api_key.created", actor, new.row, client, _summary(new.row))
+        return new
+
+    def page(
+        self,
+        organization_id: str,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        include_revoked: bool = False,
+    ) -> KeyPage:
+        query = select(ApiKey).where(ApiKey.organization_id == organization_id)
+        if not include_revoked:
+            query = query.where(ApiKey.revoked_at.is_(None))
+        if cursor:
+            created_at, row_id = decode_cursor(cursor)
+            query = query.where(
+                or_(
+                    ApiKey.created_at < created_at,
+                    and_(ApiKey.created_at == created_at, ApiKey.id < row_id),
+                )
+            )
+        limit = check_limit(limit)
+        query = query.order_by(ApiKey.created_at.desc(), ApiKey.id.desc()).limit(limit + 1)
+        with self._db.read() as session:
+            rows = [self._with_pending_use(r) for r in session.scalars(query)]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return KeyPage(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+
+    def get(self, organization_id: str, key_id: str) -> ApiKey:
+        with self._db.read() as session:
+            return self._with_pending_use(_find(session, organization_id, key_id))
+
+    def update(
+        self, actor: Principal, key_id: str, changes: dict[str, Any], client: ClientInfo
+    ) -> ApiKey:
+        touched = [f for f in IMMUTABLE_FIELDS if f in changes]
+        if touched:
+            raise ImmutableField(
+                f"{', '.join(touched)} cannot change; revoke this key and create a new one.",
+                errors=[FieldError(f, "immutable: revoke and create a new key") for f in touched],
+            )
+        with self._db.session() as session:
+            row = _find(session, _organization(actor), key_id)
+            if "name" in changes:
+                before = row.name
+                row.name = rules.check_name(str(changes["name"] or ""))
+                self._audit(
+                    session, "api_key.updated", actor, row, client, {"name": [before, row.name]}
+                )
+        return self._with_pending_use(row)
+
+    def revoke(self, actor: Principal, key_id: str, client: ClientInfo) -> ApiKey:
+        with self._db.session() as session:
+            row = _find(session, _organization(actor), key_id)
+            if row.revoked_at is None:
+                row.revoked_at = self._clock.now()
+                self._audit(session, "api_key.revoked", actor, row, client, _summary(row))
+        self._on_change(row.digest)
+        return row
+
+    def roll(
+        self, actor: Principal, key_id: str, expires_old_in_seconds: int, client: ClientInfo
+    ) -> NewKey:
+        if not 0 <= expires_old_in_seconds <= MAX_GRACE_SECONDS:
+            raise ValidationFailed(
+                f"expires_old_in_seconds must be 0 to {MAX_GRACE_SECONDS}.",
+                errors=[FieldError("expires_old_in_seconds", f"0 to {MAX_GRACE_SECONDS}")],
+            )
+        now = self._clock.now()
+        with self._db.session() as session:
+            old = _find(session, _organization(actor), key_id)
+            if old.revoked_at is not None:
+                raise Conflict("A revoked key cannot be rolled.")
+            new = self._successor(session, old, actor, now)
+            grace_end = now + timedelta(seconds=expires_old_in_seconds)
+            if old.expires_at is None or grace_end < old.expires_at:
+                old.expires_at = grace_end
+            details = {"new_key_id": new.row.id, "old_expires_at": grace_end.isoformat()}
+            self._audit(session, "api_key.rolled", actor, old, client, details)
+        self._on_change(old.digest)
+        return new
+
+    def usage(self, organization_id: str, key_id: str, days: int) -> list[dict[str, Any]]:
+        if not 1 <= days <= 366:
+            raise ValidationFailed(
+                "days must be 1 to 366.", errors=[FieldError("days", "1 to 366")]
+            )
+        today = self._clock.now().date()
+        first = today - timedelta(days=days - 1)
+        with self._db.read() as session:
+            _find(session, organization_id, key_id)
+            stored = session.scalars(
+                select(ApiKeyUsage).where(ApiKeyUsage.key_id == key_id, ApiKeyUsage.day >= first)
+            )
+            counts: dict[date, list[int]] = {u.day: [u.requests, u.rejected] for u in stored}
+        for day, (requests, rejected) in self._usage.pending(key_id).items():
+            entry = counts.setdefault(day, [0, 0])
+            entry[0] += requests
+            entry[1] += rejected
+        series = (first + timedelta(days=i) for i in range(days))
+        return [
+            {
+                "date": d.isoformat(),
+                "requests": counts.get(d, [0, 0])[0],
+                "rejected": counts.get(d, [0, 0])[1],
+            }
+            for d in series
+        ]
+
+    def _insert(
+        self, session: Session, actor: Principal, organization_id: str, spec: KeySpec, now: datetime
+    ) -> NewKey:
+        scopes = rules.granted_scopes(self._catalog, actor, spec.scopes)
+        environment = spec.environment if spec.environment in key_format.ENVIRONMENTS else None
+        if environment is None:
+            raise ValidationFailed(
+                "environment must be live or test.",
+                errors=[FieldError("environment", "live or test")],
+            )
+        raw = key_format.generate(self._config.key_prefix, environment)
+        limit = rules.checked_rate_limit(spec.rate_limit)
+        row = ApiKey(
+            id=new_id("key"),
+            organization_id=organization_id,
+            name=rules.check_name(spec.name),
+            key_prefix=_display_prefix(raw),
+            digest=digest(raw),
+            environment=environment,
+            scopes=scopes,
+            inherits_creator_permissions=scopes is None,
+            workspace_ids=rules.checked_workspaces(
+                session, actor, organization_id, spec.workspace_ids
+            ),
+            allowed_ips=rules.checked_networks(spec.allowed_ips),
+            rate_limit_requests=limit[0] if limit else None,
+            rate_limit_per_seconds=limit[1] if limit else None,
+            created_at=now,
+            created_by=actor.id,
+            owner_user_id=actor.user_id,
+            expires_at=rules.checked_expiry(self._config, spec.expires_at, now),
+        )
+        session.add(row)
+        session.flush()
+        return NewKey(row, raw)
+
+    def _successor(self, session: Session, old: ApiKey, actor: Principal, now: datetime) -> NewKey:
+        raw = key_format.generate(self._config.key_prefix, old.environment)
+        row = ApiKey(
+            id=new_id("key"),
+            organization_id=old.organization_id,
+            name=old.name,
+            key_prefix=_display_prefix(raw),
+            digest=digest(raw),
+            environment=old.environment,
+            scopes=old.scopes,
+            inherits_creator_permissions=old.inherits_creator_permissions,
+            workspace_ids=old.workspace_ids,
+            allowed_ips=old.allowed_ips,
+            rate_limit_requests=old.rate_limit_requests,
+            rate_limit_per_seconds=old.rate_limit_per_seconds,
+            created_at=now,
+            created_by=actor.id,
+            owner_user_id=old.owner_user_id,
+            expires_at=old.expires_at,
+            rolled_from=old.id,
+        )
+        session.add(row)
+        session.flush()
+        return NewKey(row, raw)
+
+    def _with_pending_use(self, row: ApiKey) -> ApiKey:
+        """Show a use that is counted in memory but not yet written."""
+        pending = self._usage.pending_last_used(row.id)
+        if pending is not None:
+            row.last_used_at = pending
+        return row
+
+    def _audit(
+        self,
+        session: Session,
+        action: str,
+        actor: Principal,
+        row: ApiKey,
+        client: ClientInfo,
+        details: dict[str, Any],
+    ) -> None:
+        audit.record(
+            session,
+            action,
+            now=self._clock.now(),
+            organization_id=row.organization_id,
+            actor=audit.actor_of(actor),
+            target=("api_key", row.id),
+            client=client,
+            details=details,
+        )
+
+
+def _organization(actor: Principal) -> str:
+    if actor.organization_id is None:
+        raise Forbidden("This credential belongs to no organization.")
+    return actor.organization_id
+
+
+def _find(session: Session, organization_id: str, key_id: str) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None or row.organization_id != organization_id:
+        raise NotFound(f"No API key {key_id} in this organization.")
+    return row
+
+
+def _display_prefix(raw: str) -> str:
+    parsed = key_format.parse(raw)
+    assert parsed is not None  # generate() makes only well-formed keys
+    return parsed.display_prefix
+
+
+def _summary(row: ApiKey) -> dict[str, Any]:
+    """What the audit log keeps of a key: never the raw key or its digest."""
+    return {
+        "name": row.name,
+        "key_prefix": row.key_prefix,
+        "environment": row.environment,
+        "scopes": row.scopes,
+        "workspace_ids": row.workspace_ids,
+    }

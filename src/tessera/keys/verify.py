@@ -1,0 +1,224 @@
+"""The verification hot path: is this key allowed to do this, here, now?
+
+A key is looked up by its digest once, then served from a bounded cache (``keys/cache.py``).
+Deciding is pure: format, revocation, expiry, IP, scopes, workspace, then the rate limit.
+Each decision about an existing key is counted as a use, in memory (``keys/usage.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
+
+from sqlalchemy import select
+
+from tessera.accounts import service as accounts
+from tessera.ids import digest
+from tessera.keys import format as key_format
+from tessera.keys.cache import EvictionBus, TtlCache
+from tessera.keys.records import KeyRecord
+from tessera.keys.usage import UsageRecorder
+from tessera.principal import Principal
+from tessera.ratelimit import Quota, RateLimitDecision
+from tessera.storage.models import ApiKey, Workspace
+
+if TYPE_CHECKING:
+    from tessera.deployment import Tessera
+
+Code = Literal[
+    "valid",
+    "malformed",
+    "not_found",
+    "expired",
+    "revoked",
+    "insufficient_scope",
+    "workspace_forbidden",
+    "workspace_required",
+    "ip_forbidden",
+    "rate_limited",
+]
+CACHE_TTL_SECONDS = 5.0
+CACHE_MAX_ENTRIES = 50_000
+_MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    code: Code
+    record: KeyRecord | None = None
+    principal: Principal | None = None
+    rate_limit: RateLimitDecision | None = None
+    missing_scopes: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return self.code == "valid"
+
+
+class KeyVerifier:
+    def __init__(self, tessera: Tessera, usage: UsageRecorder) -> None:
+        self._tessera = tessera
+        self._prefix = tessera.config.key_prefix
+        self._usage = usage
+        self._cache: TtlCache[KeyRecord | str] = TtlCache(
+            tessera.clock, ttl=CACHE_TTL_SECONDS, max_entries=CACHE_MAX_ENTRIES
+        )
+        self._workspaces: TtlCache[str] = TtlCache(
+            tessera.clock, ttl=CACHE_TTL_SECONDS, max_entries=CACHE_MAX_ENTRIES
+        )
+        redis_url = tessera.config.redis_url
+        self._bus = (
+            EvictionBus(redis_url, self._cache.evict, self._cache.clear) if redis_url else None
+        )
+
+    def forget(self, key_digest: str) -> None:
+        """Evict a key everywhere: here at once, and on other instances through Redis."""
+        self._cache.evict(key_digest)
+        if self._bus is not None:
+            self._bus.publish(key_digest)
+
+    def close(self) -> None:
+        if self._bus is not None:
+            self._bus.close()
+
+    def cached(self, raw: str) -> KeyRecord | str | None:
+        """The cached record (or the ``missing`` marker); None when the database must be asked."""
+        return self._cache.get(digest(raw))
+
+    def load(self, raw: str) -> KeyRecord | str:
+        key_digest = digest(raw)
+        with self._tessera.db.read() as session:
+            row = session.scalars(select(ApiKey).where(ApiKey.digest == key_digest)).first()
+            found: KeyRecord | str = KeyRecord.of(row) if row is not None else _MISSING
+        self._cache.put(key_digest, found)
+        return found
+
+    def lookup(self, raw: str) -> KeyRecord | str:
+        cached = self.cached(raw)
+        return cached if cached is not None else self.load(raw)
+
+    def verify(
+        self,
+        raw: str,
+        *,
+        required_scopes: tuple[str, ...] = (),
+        workspace_id: str | None = None,
+        require_workspace: bool = False,
+        client_ip: str | None = None,
+        found: KeyRecord | str | None = None,
+        count_rate: bool = True,
+    ) -> Verdict:
+        if key_format.parse(raw, self._prefix) is None:
+            return Verdict("malformed")
+        found = found if found is not None else self.lookup(raw)
+        if not isinstance(found, KeyRecord):
+            return Verdict("not_found")
+        context = (workspace_id, require_workspace, client_ip)
+        verdict = self._decide(found, required_scopes, context, count_rate)
+        self._usage.record(found.id, accepted=verdict.valid)
+        return verdict
+
+    def needs_database(self, raw: str) -> bool:
+        """Whether verifying ``raw`` touches the database (an async caller then uses a thread)."""
+        if key_format.parse(raw, self._prefix) is None:
+            return False
+        cached = self.cached(raw)
+        return cached is None or (isinstance(cached, KeyRecord) and cached.scopes is None)
+
+    def _decide(
+        self,
+        record: KeyRecord,
+        required: tuple[str, ...],
+        context: tuple[str | None, bool, str | None],
+        count_rate: bool,
+    ) -> Verdict:
+        workspace_id, require_workspace, client_ip = context
+        now = self._tessera.clock.now()
+        if record.revoked_at is not None:
+            return Verdict("revoked", record)
+        if record.expires_at is not None and record.expires_at <= now:
+            return Verdict("expired", record)
+        if not record.allows_ip(client_ip):
+            return Verdict("ip_forbidden", record)
+        principal = self._principal(record)
+        if principal is None:
+            return Verdict("revoked", record)  # the creator left: the inheriting key is dead
+        missing = tuple(s for s in required if s not in principal.scopes)
+        if missing:
+            return Verdict("insufficient_scope", record, principal, missing_scopes=missing)
+        workspace = resolve_workspace(
+            record.workspace_ids, workspace_id, required=require_workspace
+        )
+        if workspace in ("workspace_forbidden", "workspace_required"):
+            return Verdict(workspace, record, principal)  # type: ignore[arg-type]
+        if workspace is not None and not self.in_organization(workspace, record.organization_id):
+            return Verdict("workspace_forbidden", record, principal)
+        principal = _with_workspace(principal, workspace)
+        if not count_rate:
+            return Verdict("valid", record, principal)
+        decision = self._tessera.limiter.hit(f"key:{record.id}", self.quota(record))
+        return Verdict("valid" if decision.allowed else "rate_limited", record, principal, decision)
+
+    def in_organization(self, workspace_id: str, organization_id: str | None) -> bool:
+        owner = self._workspaces.get(workspace_id)
+        if owner is None:
+            with self._tessera.db.read() as session:
+                workspace = session.get(Workspace, workspace_id)
+                owner = workspace.organization_id if workspace else _MISSING
+            self._workspaces.put(workspace_id, owner)
+        return owner == organization_id
+
+    def quota(self, record: KeyRecord) -> Quota:
+        if record.rate_limit is not None:
+            return Quota(*record.rate_limit)
+        limits = self._tessera.config.rate_limit
+        return Quota(limits.requests, limits.per_seconds)
+
+    def _principal(self, record: KeyRecord) -> Principal | None:
+        scopes = record.scopes
+        role = None
+        if scopes is None:
+            scopes, role = self._creator_grants(record)
+            if scopes is None:
+                return None
+        return Principal(
+            kind="api_key",
+            id=record.id,
+            organization_id=record.organization_id,
+            scopes=scopes,
+            environment=record.environment,
+            workspace_ids=record.workspace_ids,
+            user_id=record.owner_user_id,
+            role=role,
+            via="api_key",
+            rate_limit=record.rate_limit,
+        )
+
+    def _creator_grants(self, record: KeyRecord) -> tuple[frozenset[str] | None, str | None]:
+        """What the creator's role grants now; None once the creator has left."""
+        if record.owner_user_id is None:
+            return None, None
+        with self._tessera.db.read() as session:
+            member = accounts.membership(session, record.owner_user_id, record.organization_id)
+            role = member.role if member else None
+        if role is None:
+            return None, None
+        return self._tessera.catalog.granted_by_role(role), role
+
+
+def resolve_workspace(
+    allowed: tuple[str, ...] | None, requested: str | None, *, required: bool = False
+) -> str | None:
+    """SPEC section 5: the requested workspace if allowed; the only one when exactly one is
+    allowed and none was named. Returns a verification code on refusal."""
+    if requested:
+        if allowed is not None and requested not in allowed:
+            return "workspace_forbidden"
+        return requested
+    if allowed is not None and len(allowed) == 1:
+        return allowed[0]
+    return "workspace_required" if required else None
+
+
+def _with_workspace(principal: Principal, workspace_id: str | None) -> Principal:
+    return principal if workspace_id is None else replace(principal, workspace_id=workspace_id)

@@ -1,0 +1,28 @@
+"""The audit log of the caller's organization (SPEC section 7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from tessera import audit
+from tessera.principal import Principal
+from tessera.web.deps import requires, tessera_of
+
+router = APIRouter(prefix="/v1/audit-events", tags=["audit log"])
+
+
+@router.get("")
+def list_events(
+    request: Request,
+    limit: int = 20,
+    cursor: str | None = None,
+    action: str | None = None,
+    principal: Principal = Depends(requires("audit:read")),
+) -> dict[str, Any]:
+    with tessera_of(request).db.read() as session:
+        events, next_cursor = audit.page(
+            session, principal.organization_id or "", limit=limit, cursor=cursor, action=action
+        )
+        return {"data": [audit.to_resource(e) for e in events], "next_cursor": next_cursor}
