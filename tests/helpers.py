@@ -61,3 +61,22 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["status"] == status and body["code"] == code
     assert body["request_id"].startswith("req_")
     return body
+
+
+def create_key(client: TestClient, account: Account, **body: Any) -> dict[str, Any]:
+    """Create an API key as ``account``; returns the creation response (with ``key``)."""
+    response = client.post(
+        "/v1/api-keys", json={"name": "Test key", **body}, headers=account.headers
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def service_token(tessera: Any) -> str:
+    """A new service token of the deployment (what `tessera service-token create` prints)."""
+    from tessera import service_tokens
+
+    with tessera.db.session() as session:
+        _, raw = service_tokens.create(session, "tests", tessera.clock.now())
+    return raw
