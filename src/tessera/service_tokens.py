@@ -12,7 +12,7 @@ from tessera.clock import Clock
 from tessera.errors import Unauthorized
 from tessera.ids import digest, new_id, new_secret
 from tessera.principal import Principal
-from tessera.storage.db import Database
+from tessera.storage.db import Database, DatabaseNeeded
 from tessera.storage.models import ServiceToken
 
 SERVICE_PREFIX = "svc"
@@ -36,16 +36,14 @@ class ServiceTokens:
         self._known: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def is_cached(self, raw: str) -> bool:
-        cached = self._known.get(digest(raw))
-        return cached is not None and cached[1] > self._clock.timestamp()
-
-    def authenticate(self, raw: str) -> Principal:
+    def authenticate(self, raw: str, *, allow_database: bool = True) -> Principal:
         key = digest(raw)
         now = self._clock.timestamp()
         cached = self._known.get(key)
         if cached is not None and cached[1] > now:
             return _principal(cached[0])
+        if not allow_database:
+            raise DatabaseNeeded
         with self._db.read() as session:
             row = session.scalars(select(ServiceToken).where(ServiceToken.digest == key)).first()
             token_id = row.id if row is not None and row.revoked_at is None else None

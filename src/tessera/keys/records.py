@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from tessera.clock import as_utc, rfc3339
+from tessera.principal import Principal
 from tessera.storage.models import ApiKey
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -25,6 +26,8 @@ class KeyRecord:
     rate_limit: tuple[int, int] | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    # Built once for keys with their own scopes; inheriting keys resolve theirs per request.
+    principal: Principal | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, row: ApiKey) -> KeyRecord:
@@ -38,7 +41,7 @@ class KeyRecord:
             if row.rate_limit_requests and row.rate_limit_per_seconds
             else None
         )
-        return cls(
+        record = cls(
             id=row.id,
             organization_id=row.organization_id,
             environment=row.environment,
@@ -50,6 +53,9 @@ class KeyRecord:
             expires_at=as_utc(row.expires_at) if row.expires_at else None,
             revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
         )
+        if record.scopes is None:
+            return record
+        return replace(record, principal=key_principal(record, record.scopes, None))
 
     def allows_ip(self, address: str | None) -> bool:
         if self.allowed_networks is None:
@@ -61,6 +67,21 @@ class KeyRecord:
         except ValueError:
             return False
         return any(ip in network for network in self.allowed_networks)
+
+
+def key_principal(record: KeyRecord, scopes: frozenset[str], role: str | None) -> Principal:
+    return Principal(
+        kind="api_key",
+        id=record.id,
+        organization_id=record.organization_id,
+        scopes=scopes,
+        environment=record.environment,
+        workspace_ids=record.workspace_ids,
+        user_id=record.owner_user_id,
+        role=role,
+        via="api_key",
+        rate_limit=record.rate_limit,
+    )
 
 
 def is_active(row: ApiKey, now: datetime) -> bool:

@@ -16,10 +16,11 @@ from tessera.accounts import service as accounts
 from tessera.ids import digest
 from tessera.keys import format as key_format
 from tessera.keys.cache import EvictionBus, TtlCache
-from tessera.keys.records import KeyRecord
+from tessera.keys.records import KeyRecord, key_principal
 from tessera.keys.usage import UsageRecorder
 from tessera.principal import Principal
 from tessera.ratelimit import Quota, RateLimitDecision
+from tessera.storage.db import DatabaseNeeded
 from tessera.storage.models import ApiKey, Workspace
 
 if TYPE_CHECKING:
@@ -81,21 +82,12 @@ class KeyVerifier:
         if self._bus is not None:
             self._bus.close()
 
-    def cached(self, raw: str) -> KeyRecord | str | None:
-        """The cached record (or the ``missing`` marker); None when the database must be asked."""
-        return self._cache.get(digest(raw))
-
-    def load(self, raw: str) -> KeyRecord | str:
-        key_digest = digest(raw)
+    def load(self, key_digest: str) -> KeyRecord | str:
         with self._tessera.db.read() as session:
             row = session.scalars(select(ApiKey).where(ApiKey.digest == key_digest)).first()
             found: KeyRecord | str = KeyRecord.of(row) if row is not None else _MISSING
         self._cache.put(key_digest, found)
         return found
-
-    def lookup(self, raw: str) -> KeyRecord | str:
-        cached = self.cached(raw)
-        return cached if cached is not None else self.load(raw)
 
     def verify(
         self,
@@ -105,25 +97,27 @@ class KeyVerifier:
         workspace_id: str | None = None,
         require_workspace: bool = False,
         client_ip: str | None = None,
-        found: KeyRecord | str | None = None,
         count_rate: bool = True,
+        allow_database: bool = True,
     ) -> Verdict:
-        if key_format.parse(raw, self._prefix) is None:
-            return Verdict("malformed")
-        found = found if found is not None else self.lookup(raw)
+        """The verdict on ``raw``; with ``allow_database=False`` it raises
+        :class:`DatabaseNeeded` rather than wait on the database."""
+        key_digest = digest(raw)
+        found = self._cache.get(key_digest)
+        if found is None:  # only digests of well-formed keys are ever cached
+            if key_format.parse(raw, self._prefix) is None:
+                return Verdict("malformed")
+            if not allow_database:
+                raise DatabaseNeeded
+            found = self.load(key_digest)
+        if isinstance(found, KeyRecord) and found.scopes is None and not allow_database:
+            raise DatabaseNeeded  # an inheriting key asks for its creator's role
         if not isinstance(found, KeyRecord):
             return Verdict("not_found")
         context = (workspace_id, require_workspace, client_ip)
-        verdict = self._decide(found, required_scopes, context, count_rate)
+        verdict = self._decide(found, required_scopes, context, count_rate, allow_database)
         self._usage.record(found.id, accepted=verdict.valid)
         return verdict
-
-    def needs_database(self, raw: str) -> bool:
-        """Whether verifying ``raw`` touches the database (an async caller then uses a thread)."""
-        if key_format.parse(raw, self._prefix) is None:
-            return False
-        cached = self.cached(raw)
-        return cached is None or (isinstance(cached, KeyRecord) and cached.scopes is None)
 
     def _decide(
         self,
@@ -131,6 +125,7 @@ class KeyVerifier:
         required: tuple[str, ...],
         context: tuple[str | None, bool, str | None],
         count_rate: bool,
+        allow_database: bool,
     ) -> Verdict:
         workspace_id, require_workspace, client_ip = context
         now = self._tessera.clock.now()
@@ -151,7 +146,9 @@ class KeyVerifier:
         )
         if workspace in ("workspace_forbidden", "workspace_required"):
             return Verdict(workspace, record, principal)  # type: ignore[arg-type]
-        if workspace is not None and not self.in_organization(workspace, record.organization_id):
+        if workspace is not None and not self.in_organization(
+            workspace, record.organization_id, allow_database=allow_database
+        ):
             return Verdict("workspace_forbidden", record, principal)
         principal = _with_workspace(principal, workspace)
         if not count_rate:
@@ -159,9 +156,13 @@ class KeyVerifier:
         decision = self._tessera.limiter.hit(f"key:{record.id}", self.quota(record))
         return Verdict("valid" if decision.allowed else "rate_limited", record, principal, decision)
 
-    def in_organization(self, workspace_id: str, organization_id: str | None) -> bool:
+    def in_organization(
+        self, workspace_id: str, organization_id: str | None, *, allow_database: bool = True
+    ) -> bool:
         owner = self._workspaces.get(workspace_id)
         if owner is None:
+            if not allow_database:
+                raise DatabaseNeeded
             with self._tessera.db.read() as session:
                 workspace = session.get(Workspace, workspace_id)
                 owner = workspace.organization_id if workspace else _MISSING
@@ -175,24 +176,12 @@ class KeyVerifier:
         return Quota(limits.requests, limits.per_seconds)
 
     def _principal(self, record: KeyRecord) -> Principal | None:
-        scopes = record.scopes
-        role = None
+        if record.principal is not None:
+            return record.principal
+        scopes, role = self._creator_grants(record)
         if scopes is None:
-            scopes, role = self._creator_grants(record)
-            if scopes is None:
-                return None
-        return Principal(
-            kind="api_key",
-            id=record.id,
-            organization_id=record.organization_id,
-            scopes=scopes,
-            environment=record.environment,
-            workspace_ids=record.workspace_ids,
-            user_id=record.owner_user_id,
-            role=role,
-            via="api_key",
-            rate_limit=record.rate_limit,
-        )
+            return None
+        return key_principal(record, scopes, role)
 
     def _creator_grants(self, record: KeyRecord) -> tuple[frozenset[str] | None, str | None]:
         """What the creator's role grants now; None once the creator has left."""

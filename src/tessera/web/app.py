@@ -10,9 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from tessera.deployment import Tessera
 from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationFailed
+from tessera.web.fastpath import FastPaths
 from tessera.web.middleware import RequestContextMiddleware
 from tessera.web.problems import problem_response, status_problem
 from tessera.web.routes import api_keys, audit_events, auth, members, ops, verify, workspaces
@@ -20,7 +22,14 @@ from tessera.web.routes import api_keys, audit_events, auth, members, ops, verif
 log = logging.getLogger("tessera")
 
 
-def create_app(tessera: Tessera) -> FastAPI:
+def create_app(tessera: Tessera) -> ASGIApp:
+    """The application: the verification fast path and request context around FastAPI."""
+    api = create_api(tessera)
+    fast = FastPaths(api, {("POST", verify.PATH): verify.verify_endpoint})
+    return RequestContextMiddleware(fast)
+
+
+def create_api(tessera: Tessera) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -36,7 +45,6 @@ def create_app(tessera: Tessera) -> FastAPI:
     for module in (ops, auth, workspaces, members, api_keys, verify, audit_events):
         app.include_router(module.router)
     _install_error_mapping(app)
-    app.add_middleware(RequestContextMiddleware)
     return app
 
 

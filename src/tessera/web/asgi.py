@@ -6,7 +6,7 @@ and ``TESSERA_*`` variables); the parent has already applied migrations.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from tessera.config import load_config
 from tessera.deployment import Tessera
@@ -14,7 +14,7 @@ from tessera.logs import configure_logging
 from tessera.web.app import create_app
 
 
-def create() -> FastAPI:
+def create() -> ASGIApp:
     config = load_config()
     configure_logging(config.log_level)
     tessera = Tessera(config)

@@ -6,6 +6,7 @@ the verification hot path, where every layer's cost counts.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
@@ -19,6 +20,15 @@ from tessera.web.problems import status_problem
 
 MAX_BODY_BYTES = 1024 * 1024
 access_log = logging.getLogger("tessera.access")
+
+
+_PROCESS = secrets.token_urlsafe(6)
+_COUNTER = itertools.count(1)
+
+
+def next_request_id() -> str:
+    """Unique across processes (a random prefix per process) and cheap: ids are not secrets."""
+    return f"req_{_PROCESS}{next(_COUNTER):x}"
 
 
 class BodyTooLarge(HTTPException):
@@ -37,7 +47,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = "req_" + secrets.token_urlsafe(12)
+        request_id = next_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = {"code": 500, "sent": False}
@@ -51,17 +61,20 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        too_large = status_problem(413, request_id, "The request body exceeds 1 MiB.")
         try:
             if _declared_length(scope) > MAX_BODY_BYTES:
-                await too_large(scope, receive, send_with_id)
+                await _too_large(request_id)(scope, receive, send_with_id)
             else:
                 await self.app(scope, _capped(receive), send_with_id)
         except BodyTooLarge:
             if not status["sent"]:
-                await too_large(scope, receive, send_with_id)
+                await _too_large(request_id)(scope, receive, send_with_id)
         finally:
             _log(scope, status["code"], started, request_id)
+
+
+def _too_large(request_id: str) -> ASGIApp:
+    return status_problem(413, request_id, "The request body exceeds 1 MiB.")
 
 
 def _declared_length(scope: Scope) -> int:

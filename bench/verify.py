@@ -1,0 +1,91 @@
+"""Requests/s of ``POST /v1/keys/verify`` for a valid, cached key against a bare Starlette
+endpoint on the same uvicorn settings, measured in one run; prints the ratio. Both receive
+the same request (method, headers and body), so the HTTP work on each side is the same.
+
+    .venv/bin/python -m bench.verify [--seconds 5] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import httpx
+from bench.harness import best_of, report, uvicorn, wrk
+
+from tessera import service_tokens
+from tessera.accounts import service as accounts
+from tessera.config import load_config
+from tessera.deployment import Tessera
+from tessera.keys.rules import KeySpec
+from tessera.principal import ClientInfo
+
+
+def prepare(folder: Path) -> tuple[dict[str, str], str, str]:
+    """A fresh SQLite deployment with one key and one service token; returns env, key, token."""
+    env = {
+        "TESSERA_DATABASE_URL": f"sqlite:///{folder}/tessera.db",
+        "TESSERA_PASSWORD_PROFILE": "cheapest",
+        "TESSERA_RATE_LIMIT__REQUESTS": "1000000000",
+        "TESSERA_LOG_LEVEL": "warning",
+    }
+    tessera = Tessera(load_config(environ=env))
+    tessera.start()
+    now = tessera.clock.now()
+    with tessera.db.session() as session:
+        account = accounts.sign_up(
+            session,
+            tessera.passwords,
+            email="bench@example.com",
+            password="bench password",
+            name="Bench",
+            organization_name="Bench",
+            now=now,
+        )
+        _, token = service_tokens.create(session, "bench", now)
+    creator = tessera.credentials.user_principal(account.user.id, account.organization.id)
+    key = tessera.api_keys.create(
+        creator, KeySpec(name="bench", scopes=["workspaces:read"]), ClientInfo()
+    )
+    tessera.close()
+    return env, key.raw, token
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        env, key, token = prepare(Path(folder))
+        body = {"key": key, "required_scopes": ["workspaces:read"]}
+        headers = {"Authorization": f"Bearer {token}"}
+        with (
+            uvicorn("tessera.web.asgi:create", factory=True, env=env) as tessera_url,
+            uvicorn("bench.hello:app") as hello_url,
+        ):
+            warm = httpx.post(tessera_url + "/v1/keys/verify", json=body, headers=headers).json()
+            assert warm["code"] == "valid", warm
+            verify_rps, hello_rps = best_of(
+                args.rounds,
+                lambda: wrk(
+                    tessera_url + "/v1/keys/verify",
+                    method="POST",
+                    body=body,
+                    headers=headers,
+                    seconds=args.seconds,
+                ),
+                lambda: wrk(
+                    hello_url + "/hello",
+                    method="POST",
+                    body=body,
+                    headers=headers,
+                    seconds=args.seconds,
+                ),
+            )
+    report("POST /v1/keys/verify (cached key)", verify_rps, hello_rps, "bare Starlette hello")
+
+
+if __name__ == "__main__":
+    main()
