@@ -61,10 +61,13 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        declared = _declared_length(scope)
         try:
-            if _declared_length(scope) > MAX_BODY_BYTES:
+            if declared is not None and declared > MAX_BODY_BYTES:
                 await _too_large(request_id)(scope, receive, send_with_id)
-            else:
+            elif declared is not None:  # the server reads exactly the declared length
+                await self.app(scope, receive, send_with_id)
+            else:  # a chunked body is counted as it arrives
                 await self.app(scope, _capped(receive), send_with_id)
         except BodyTooLarge:
             if not status["sent"]:
@@ -77,14 +80,14 @@ def _too_large(request_id: str) -> ASGIApp:
     return status_problem(413, request_id, "The request body exceeds 1 MiB.")
 
 
-def _declared_length(scope: Scope) -> int:
+def _declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             try:
                 return int(value)
             except ValueError:
                 return MAX_BODY_BYTES + 1
-    return 0
+    return None
 
 
 def _capped(receive: Receive) -> Receive:

@@ -9,9 +9,9 @@ for the OpenAPI description.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -62,7 +62,7 @@ async def verify_endpoint(request: Request) -> Response:
         verdict = _verify(tessera, token, body, allow_database=False)
     except DatabaseNeeded:  # a cache missed: ask the database from a worker thread
         verdict = await run_in_threadpool(_verify, tessera, token, body, True)
-    return _JsonResponse(json.dumps(verdict_body(verdict)).encode())
+    return _JsonResponse(orjson.dumps(verdict_body(verdict)))
 
 
 class _JsonResponse(Response):
