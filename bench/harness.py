@@ -12,11 +12,12 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -122,16 +123,36 @@ def wrk(
     return float(match.group(1))
 
 
-def best_of(rounds: int, *measures: object) -> list[float]:
-    """Run each measure in turn, ``rounds`` times, alternating; the best figure of each."""
-    best = [0.0] * len(measures)
-    for _ in range(rounds):
-        for index, measure in enumerate(measures):
-            best[index] = max(best[index], measure())  # type: ignore[operator]
-    return best
+def paired_rounds(
+    rounds: int, subject: Callable[[], float], baseline: Callable[[], float]
+) -> Pairs:
+    """Measure subject then baseline, back to back, ``rounds`` times.
+
+    Each round's ratio compares two runs seconds apart, so drifts of the machine's speed cancel
+    out; the median of those ratios is the figure reported."""
+    pairs = [(subject(), baseline()) for _ in range(rounds)]
+    return Pairs(pairs)
 
 
-def report(name: str, subject: float, baseline: float, baseline_name: str) -> None:
-    print(f"{name}: {subject:,.0f} req/s")
-    print(f"{baseline_name}: {baseline:,.0f} req/s")
-    print(f"ratio: {subject / baseline:.2f}")
+class Pairs:
+    def __init__(self, pairs: list[tuple[float, float]]) -> None:
+        self.pairs = pairs
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(s / b for s, b in self.pairs)
+
+    @property
+    def subject(self) -> float:
+        return statistics.median(s for s, _ in self.pairs)
+
+    @property
+    def baseline(self) -> float:
+        return statistics.median(b for _, b in self.pairs)
+
+
+def report(name: str, pairs: Pairs, baseline_name: str) -> None:
+    rounds = ", ".join(f"{s / b:.2f}" for s, b in pairs.pairs)
+    print(f"{name}: {pairs.subject:,.0f} req/s (median of {len(pairs.pairs)} rounds)")
+    print(f"{baseline_name}: {pairs.baseline:,.0f} req/s")
+    print(f"ratio: {pairs.ratio:.2f} (rounds: {rounds})")

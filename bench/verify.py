@@ -2,7 +2,7 @@
 endpoint on the same uvicorn settings, measured in one run; prints the ratio. Both receive
 the same request (method, headers and body), so the HTTP work on each side is the same.
 
-    .venv/bin/python -m bench.verify [--seconds 5] [--rounds 3]
+    .venv/bin/python -m bench.verify [--seconds 3] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from bench.harness import best_of, report, uvicorn, wrk
+from bench.harness import paired_rounds, report, uvicorn, wrk
 
 from tessera import service_tokens
 from tessera.accounts import service as accounts
@@ -54,8 +54,8 @@ def prepare(folder: Path) -> tuple[dict[str, str], str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         env, key, token = prepare(Path(folder))
@@ -67,7 +67,7 @@ def main() -> None:
         ):
             warm = httpx.post(tessera_url + "/v1/keys/verify", json=body, headers=headers).json()
             assert warm["code"] == "valid", warm
-            verify_rps, hello_rps = best_of(
+            pairs = paired_rounds(
                 args.rounds,
                 lambda: wrk(
                     tessera_url + "/v1/keys/verify",
@@ -84,7 +84,7 @@ def main() -> None:
                     seconds=args.seconds,
                 ),
             )
-    report("POST /v1/keys/verify (cached key)", verify_rps, hello_rps, "bare Starlette hello")
+    report("POST /v1/keys/verify (cached key)", pairs, "bare Starlette hello")
 
 
 if __name__ == "__main__":
