@@ -15,6 +15,9 @@ from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
 from tessera.ratelimit import MemoryRateLimiter, RateLimiter
+from tessera.ratelimit.policy import RateLimits
+from tessera.ratelimit.redis import RedisRateLimiter
+from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.scopes import ScopeCatalog
 from tessera.service_tokens import ServiceTokens
 from tessera.storage.db import Database
@@ -37,7 +40,8 @@ class Tessera:
         self.secret_key = resolve_secret_key(config, config_dir=config_dir)
         self.catalog = ScopeCatalog(config)
         self.passwords = Passwords(config.password_profile)
-        self.limiter: RateLimiter = limiter or MemoryRateLimiter(self.clock)
+        self.limiter: RateLimiter = limiter or _limiter(config, self.clock)
+        self.rate_limits = RateLimits(config, self.limiter)
         self.signing = SigningKeys(
             self.db,
             self.secret_key,
@@ -63,7 +67,10 @@ class Tessera:
         self.signing.ensure_current()
 
     def readiness(self) -> dict[str, bool]:
-        return {"database": self.db.ping()}
+        checks = {"database": self.db.ping()}
+        if isinstance(self.limiter, ResilientRateLimiter):
+            checks["redis"] = self.limiter.ping()
+        return checks
 
     def serve_in_background(self) -> None:
         """Start the work a serving process does besides answering: writing key usage."""
@@ -73,3 +80,12 @@ class Tessera:
         self.usage.stop()
         self.key_verifier.close()
         self.db.dispose()
+
+
+def _limiter(config: Config, clock: Clock) -> RateLimiter:
+    """Redis when configured (limits shared by every instance), else this process's memory."""
+    local = MemoryRateLimiter(clock)
+    if not config.redis_url:
+        return local
+    shared = RedisRateLimiter.from_url(config.redis_url, clock)
+    return ResilientRateLimiter(shared, local, config.rate_limit.on_redis_error)

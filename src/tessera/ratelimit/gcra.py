@@ -40,19 +40,17 @@ def decide(quota: Quota, stored_tat: float | None, now: float) -> tuple[RateLimi
 
     A refused request leaves the TAT unchanged: it is not counted against the quota.
     """
-    interval = quota.emission_interval
     tat = max(stored_tat or now, now)
-    new_tat = tat + interval
-    allow_at = new_tat - quota.per_seconds
-    if now < allow_at:
-        return _decision(quota, False, tat, now, retry=allow_at - now), tat
-    return _decision(quota, True, new_tat, now, retry=0.0), new_tat
+    new_tat = tat + quota.emission_interval
+    if now < new_tat - quota.per_seconds:
+        return decision_from(quota, False, tat, now), tat
+    return decision_from(quota, True, new_tat, now), new_tat
 
 
-def _decision(
-    quota: Quota, allowed: bool, tat: float, now: float, retry: float
-) -> RateLimitDecision:
+def decision_from(quota: Quota, allowed: bool, tat: float, now: float) -> RateLimitDecision:
+    """The figures a client sees, from the TAT after the decision (every store computes it)."""
     backlog = max(tat - now, 0.0)
+    retry = 0.0 if allowed else tat + quota.emission_interval - quota.per_seconds - now
     remaining = math.floor((quota.per_seconds - backlog) / quota.emission_interval + 1e-9)
     return RateLimitDecision(
         allowed=allowed,

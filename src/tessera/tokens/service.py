@@ -17,6 +17,7 @@ from tessera.errors import RateLimited, Unauthorized
 from tessera.ids import new_id
 from tessera.principal import ClientInfo
 from tessera.ratelimit import Quota, RateLimiter
+from tessera.ratelimit.policy import failure_key
 from tessera.scopes import ScopeCatalog
 from tessera.storage.db import Database
 from tessera.storage.models import RefreshTokenFamily, User
@@ -193,7 +194,7 @@ class UserTokens:
     def _login_throttles(self, email: str, client: ClientInfo) -> list[tuple[str, Quota]]:
         keys = [(f"login:email:{accounts.normalize_email(email)}", self._email_quota)]
         if client.ip:
-            keys.append((f"auth-fail:ip:{client.ip}", self._ip_quota))
+            keys.append((failure_key(client.ip), self._ip_quota))
         return keys
 
     def _refuse_if_throttled(self, throttles: list[tuple[str, Quota]]) -> None:

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection, Request
 from tessera.deployment import Tessera
 from tessera.errors import InsufficientScope, Unauthorized
 from tessera.principal import ClientInfo, Principal
+from tessera.ratelimit.policy import RateLimitExceeded
 from tessera.web.clientip import client_ip
 
 
@@ -47,14 +48,31 @@ def authenticate(request: Request) -> Principal:
     credential = presented_credential(request)
     if credential is None:
         raise Unauthorized("This endpoint needs a credential.", credential_presented=False)
-    principal = tessera.credentials.authenticate(
-        credential,
-        organization_id=request.headers.get("x-organization-id"),
-        client=client_info(request),
-    )
+    client = client_info(request)
+    tessera.rate_limits.check_address(client.ip)
+    try:
+        principal = tessera.credentials.authenticate(
+            credential, organization_id=request.headers.get("x-organization-id"), client=client
+        )
+    except Unauthorized:
+        tessera.rate_limits.record_failure(client.ip)
+        raise
     principal = tessera.credentials.in_workspace(principal, request.headers.get("x-workspace-id"))
+    charge(request, principal)
     request.state.principal = principal
     return principal
+
+
+def charge(request: HTTPConnection, principal: Principal) -> None:
+    """Count the request against the caller's quota; the decision's figures go out as headers
+    on whatever response this request gets (``web/middleware.py``)."""
+    try:
+        decision = tessera_of(request).rate_limits.charge(principal)
+    except RateLimitExceeded as exceeded:
+        request.scope["state"]["rate_limit"] = exceeded.decision
+        raise
+    if decision is not None:
+        request.scope["state"]["rate_limit"] = decision
 
 
 def in_workspace(request: Request) -> Principal:

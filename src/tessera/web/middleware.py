@@ -16,6 +16,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tessera.ratelimit.headers import rate_limit_headers
 from tessera.web.problems import status_problem
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -48,16 +49,21 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = next_request_id()
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        logged = access_log.isEnabledFor(logging.INFO)
+        started = time.perf_counter() if logged else 0.0
+        id_header = (b"x-request-id", request_id.encode())
         status = {"code": 500, "sent": False}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["sent"] = True
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers = [*message.get("headers", ()), id_header]
+                decision = state.get("rate_limit")
+                if decision is not None:
+                    headers += _encoded(rate_limit_headers(decision), message)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -73,7 +79,18 @@ class RequestContextMiddleware:
             if not status["sent"]:
                 await _too_large(request_id)(scope, receive, send_with_id)
         finally:
-            _log(scope, status["code"], started, request_id)
+            if logged:
+                _log(scope, status["code"], started, request_id)
+
+
+def _encoded(headers: list[tuple[str, str]], message: Message) -> list[tuple[bytes, bytes]]:
+    """The rate-limit headers, leaving out a Retry-After the response already has."""
+    present = {name.lower() for name, _ in message.get("headers", ())}
+    return [
+        (name.lower().encode(), value.encode())
+        for name, value in headers
+        if name.lower().encode() not in present
+    ]
 
 
 def _too_large(request_id: str) -> ASGIApp:
@@ -106,8 +123,6 @@ def _capped(receive: Receive) -> Receive:
 
 
 def _log(scope: Scope, status: int, started: float, request_id: str) -> None:
-    if not access_log.isEnabledFor(logging.INFO):
-        return
     # The path only: query strings may carry credentials some clients put there by mistake.
     record: dict[str, Any] = {
         "event": "request",

@@ -1,0 +1,62 @@
+"""What happens when Redis cannot be reached: refuse (503) or decide in this process alone.
+
+Either way the outage is logged as a warning (at most once a minute), and no request ever
+gets a 500 because of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+
+from tessera.errors import ServiceUnavailable
+from tessera.ratelimit.gcra import Quota, RateLimitDecision
+from tessera.ratelimit.limiter import MemoryRateLimiter
+from tessera.ratelimit.redis import RedisRateLimiter
+
+log = logging.getLogger("tessera.ratelimit")
+WARN_EVERY_SECONDS = 60.0
+
+
+class ResilientRateLimiter:
+    def __init__(self, shared: RedisRateLimiter, local: MemoryRateLimiter, on_error: str) -> None:
+        self.shared = shared
+        self.local = local
+        self._refuse = on_error == "refuse"
+        self._warned_at = float("-inf")
+
+    def hit(self, key: str, quota: Quota) -> RateLimitDecision:
+        try:
+            return self.shared.hit(key, quota)
+        except redis.RedisError as error:
+            self._outage(error)
+            return self.local.hit(key, quota)
+
+    def peek(self, key: str, quota: Quota) -> RateLimitDecision:
+        try:
+            return self.shared.peek(key, quota)
+        except redis.RedisError as error:
+            self._outage(error)
+            return self.local.peek(key, quota)
+
+    def reset(self, key: str) -> None:
+        try:
+            self.shared.reset(key)
+        except redis.RedisError as error:
+            self._outage(error)
+        self.local.reset(key)
+
+    def ping(self) -> bool:
+        return self.shared.ping()
+
+    def _outage(self, error: Exception) -> None:
+        if time.monotonic() - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = time.monotonic()
+            action = "refusing requests (503)" if self._refuse else "limiting in this process only"
+            log.warning(
+                "Redis is unreachable for rate limits (%s); %s", type(error).__name__, action
+            )
+        if self._refuse:
+            raise ServiceUnavailable("Rate limits cannot be checked right now; try again shortly.")

@@ -1,0 +1,200 @@
+"""Rate limits (SPEC section 5), one contract run on the in-memory and on the Redis store."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from tessera.clock import ManualClock
+from tessera.deployment import Tessera
+from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimiter, decide
+from tessera.ratelimit.redis import RedisRateLimiter
+from tessera.ratelimit.resilient import ResilientRateLimiter
+from tessera.web.app import create_app
+from tests.conftest import make_config
+from tests.helpers import assert_problem, create_key, sign_up
+from tests.services import require_redis
+
+LIMITED = {"rate_limit": {"requests": 5, "per_seconds": 60}}
+
+
+def _limiter(kind: str, clock: ManualClock, prefix: str) -> RateLimiter:
+    if kind == "memory":
+        return MemoryRateLimiter(clock)
+    client = redis.Redis.from_url(require_redis())
+    shared = RedisRateLimiter(client, clock, prefix=prefix)
+    return ResilientRateLimiter(shared, MemoryRateLimiter(clock), "refuse")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"tessera-test:{secrets.token_hex(6)}:"
+
+
+@pytest.fixture
+def limited(database_url: str, clock: ManualClock, store: str, prefix: str) -> Iterator[TestClient]:
+    """A deployment allowing 5 requests a minute per credential, on the store under test."""
+    tessera = Tessera(
+        make_config(database_url, **LIMITED), clock=clock, limiter=_limiter(store, clock, prefix)
+    )
+    tessera.start(migrate=False)
+    with TestClient(create_app(tessera), base_url="http://127.0.0.1:8000") as client:
+        yield client
+    tessera.close()
+
+
+def test_every_authenticated_response_carries_the_headers(limited: TestClient) -> None:
+    """X-RateLimit-* and the IETF fields count down with each request."""
+    account = sign_up(limited)
+    first = limited.get("/v1/me", headers=account.headers)
+    second = limited.get("/v1/workspaces", headers=account.headers)
+    assert first.headers["X-RateLimit-Limit"] == "5"
+    assert first.headers["X-RateLimit-Remaining"] == "4"
+    assert second.headers["X-RateLimit-Remaining"] == "3"
+    assert second.headers["X-RateLimit-Reset"] == "24"
+    assert second.headers["RateLimit-Policy"] == '"default";q=5;w=60'
+    assert second.headers["RateLimit"] == '"default";r=3;t=24'
+    assert "X-RateLimit-Limit" not in limited.get("/healthz").headers
+
+
+def test_429_after_the_limit_with_retry_after_then_recovery(
+    limited: TestClient, clock: ManualClock
+) -> None:
+    """The sixth request in a minute is refused with Retry-After; after it, one more passes."""
+    account = sign_up(limited)
+    for _ in range(5):
+        assert limited.get("/v1/me", headers=account.headers).status_code == 200
+    refused = limited.get("/v1/me", headers=account.headers)
+    assert_problem(refused, 429, "rate_limited")
+    assert refused.headers["Retry-After"] == "12"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    clock.advance(11)
+    assert limited.get("/v1/me", headers=account.headers).status_code == 429
+    clock.advance(1)
+    assert limited.get("/v1/me", headers=account.headers).status_code == 200
+
+
+def test_refused_requests_do_not_count_again(limited: TestClient, clock: ManualClock) -> None:
+    """Hammering while refused does not push recovery further away."""
+    account = sign_up(limited)
+    for _ in range(5):
+        limited.get("/v1/me", headers=account.headers)
+    for _ in range(20):
+        limited.get("/v1/me", headers=account.headers)
+    clock.advance(12)
+    assert limited.get("/v1/me", headers=account.headers).status_code == 200
+
+
+def test_a_keys_own_limit_overrides_the_default(limited: TestClient) -> None:
+    """A key with rate_limit 2/minute is refused on its third request."""
+    account = sign_up(limited)
+    key = create_key(
+        limited, account, scopes=["workspaces:read"], rate_limit={"requests": 2, "per_seconds": 60}
+    )
+    headers = {"X-API-Key": key["key"]}
+    statuses = [limited.get("/v1/workspaces", headers=headers).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_failed_authentications_are_limited_per_address(limited: TestClient) -> None:
+    """Bad keys from one address are throttled after failures_per_ip (30)."""
+    bad = {"X-API-Key": "tsr_live_" + "A" * 36}
+    statuses = [limited.get("/v1/workspaces", headers=bad).status_code for _ in range(31)]
+    assert statuses[:30] == [401] * 30 and statuses[30] == 429
+
+
+def test_two_instances_sharing_redis_share_one_limit(
+    database_url: str, clock: ManualClock, prefix: str
+) -> None:
+    """Two deployments on one Redis allow N requests in total, not 2N."""
+    tesseras = [
+        Tessera(
+            make_config(database_url, **LIMITED),
+            clock=clock,
+            limiter=_limiter("redis", clock, prefix),
+        )
+        for _ in range(2)
+    ]
+    for tessera in tesseras:
+        tessera.start(migrate=False)
+    clients = [TestClient(create_app(t), base_url="http://127.0.0.1:8000") for t in tesseras]
+    account = sign_up(clients[0])
+    statuses = [
+        clients[i % 2].get("/v1/me", headers=account.headers).status_code for i in range(10)
+    ]
+    assert statuses.count(200) == 5 and statuses.count(429) == 5
+    for tessera in tesseras:
+        tessera.close()
+
+
+@pytest.mark.parametrize(("on_error", "status"), [("refuse", 503), ("local", 200)])
+def test_unreachable_redis_refuses_or_falls_back_never_500(
+    database_url: str,
+    clock: ManualClock,
+    on_error: str,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With Redis down: 503 or the local limiter, as configured, and a warning in the log."""
+    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    limiter = ResilientRateLimiter(
+        RedisRateLimiter(dead, clock), MemoryRateLimiter(clock), on_error
+    )
+    tessera = Tessera(make_config(database_url), clock=clock, limiter=limiter)
+    tessera.start(migrate=False)
+    caplog.set_level(logging.WARNING, logger="tessera.ratelimit")
+    with TestClient(create_app(tessera), base_url="http://127.0.0.1:8000") as client:
+        created = client.post(
+            "/v1/auth/signup",
+            json={
+                "email": "ada@example.com",
+                "password": "correct horse battery",
+                "organization_name": "A",
+            },
+        )
+        assert created.status_code == 201
+        user_id = created.json()["user"]["id"]
+        token = tessera.tokens._pair(*_family(tessera, user_id)).access_token
+        response = client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+    tessera.close()
+    assert response.status_code == status
+    if status == 503:
+        assert_problem(response, 503, "unavailable")
+    assert "Redis is unreachable" in caplog.text
+
+
+def _family(tessera: Tessera, user_id: str) -> tuple[Any, str]:
+    from tessera.tokens import refresh
+
+    with tessera.db.session() as session:
+        return refresh.start_family(
+            session,
+            user_id=user_id,
+            organization_id=None,
+            client_id="tessera",
+            scope="",
+            now=tessera.clock.now(),
+            ttl_days=1,
+        )
+
+
+@pytest.mark.parametrize("requests", [1, 3, 10, 1000])
+def test_gcra_allows_exactly_the_quota_in_a_burst(requests: int) -> None:
+    """A fresh credential may spend its whole quota at once and no more."""
+    quota, tat, now = Quota(requests, 60), None, 1000.0
+    allowed = 0
+    for _ in range(requests + 5):
+        decision, tat = decide(quota, tat, now)
+        allowed += decision.allowed
+    assert allowed == requests
