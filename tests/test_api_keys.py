@@ -317,6 +317,18 @@ def test_keys_of_another_organization_are_404(client: TestClient) -> None:
     )
 
 
+def test_a_key_naming_another_organization_is_404(client: TestClient) -> None:
+    """A key sent with X-Organization-ID of another organization answers 404, never 403."""
+    ada = sign_up(client, "ada@example.com", "Acme")
+    bob = sign_up(client, "bob@example.com", "Globex")
+    key = _key_headers(create_key(client, ada, scopes=["workspaces:read"]))
+    assert client.get("/v1/workspaces", headers=key).status_code == 200
+    elsewhere = {**key, "X-Organization-ID": bob.organization_id}
+    assert_problem(client.get("/v1/workspaces", headers=elsewhere), 404, "not_found")
+    own = {**key, "X-Organization-ID": ada.organization_id}
+    assert client.get("/v1/workspaces", headers=own).status_code == 200
+
+
 def test_workspace_context_from_header_and_single_workspace_keys(client: TestClient) -> None:
     """A key limited to one workspace refuses X-Workspace-ID naming another (403)."""
     account = sign_up(client)

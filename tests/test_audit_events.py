@@ -8,8 +8,11 @@ import pytest
 from sqlalchemy import MetaData, select
 from starlette.testclient import TestClient
 
+from tessera import audit
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
+from tessera.keys.rules import KeySpec
+from tessera.principal import ClientInfo
 from tests.helpers import assert_problem, create_key, log_in, service_token, sign_up
 
 
@@ -35,6 +38,28 @@ def test_key_lifecycle_is_audited_with_actor_and_target(
     assert all(e["actor"] == {"kind": "user", "id": account.user_id} for e in events)
     assert events[-1]["target"] == {"kind": "api_key", "id": created["id"]}
     assert events[-1]["ip"] == "testclient" and events[-1]["created_at"].endswith("Z")
+
+
+def test_a_key_change_and_its_event_commit_together(
+    client: TestClient, tessera: Tessera, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the audit event cannot be written, the key change it records is rolled back."""
+    account = sign_up(client)
+    created = create_key(client, account)
+    owner = tessera.credentials.user_principal(account.user_id, account.organization_id)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("audit store down")
+
+    monkeypatch.setattr(audit, "record", broken)
+    with pytest.raises(RuntimeError):
+        tessera.api_keys.create(owner, KeySpec(name="never", scopes=None), ClientInfo())
+    with pytest.raises(RuntimeError):
+        tessera.api_keys.revoke(owner, created["id"], ClientInfo())
+    monkeypatch.undo()
+    listed = client.get("/v1/api-keys?include_revoked=true", headers=account.headers).json()
+    assert [k["id"] for k in listed["data"]] == [created["id"]]
+    assert listed["data"][0]["revoked_at"] is None
 
 
 def test_login_failures_and_reuse_are_audited(client: TestClient) -> None:

@@ -6,12 +6,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from tessera.clock import ManualClock, rfc3339
 from tessera.deployment import Tessera
 from tessera.keys import format as key_format
+from tessera.web.app import create_api, create_app
+from tests.conftest import make_config
 from tests.helpers import Account, assert_problem, create_key, service_token, sign_up
+from tests.services import require_redis
 
 
 @pytest.fixture
@@ -150,12 +155,27 @@ def test_needs_a_service_token(client: TestClient) -> None:
 
 
 def test_malformed_body_is_a_problem(client: TestClient, service: dict[str, str]) -> None:
-    """A body without a key is 422; garbage is 422 too, never a 5xx."""
+    """A body without a key is 422; a body that is not JSON is 400, never a 5xx."""
     assert_problem(
         client.post("/v1/keys/verify", json={}, headers=service), 422, "validation_error"
     )
     garbage = client.post("/v1/keys/verify", content=b"\x00\xff", headers=service)
-    assert_problem(garbage, 422, "validation_error")
+    assert_problem(garbage, 400, "invalid_request")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.binary(max_size=300) | st.dictionaries(st.text(max_size=20), st.none() | st.text()))
+def test_no_body_makes_the_endpoint_fail(
+    client: TestClient, service: dict[str, str], body: bytes | dict[str, Any]
+) -> None:
+    """Whatever the body, the answer is a verdict or a 4xx problem, never a 5xx."""
+    if isinstance(body, bytes):
+        response = client.post("/v1/keys/verify", content=body, headers=service)
+    else:
+        response = client.post("/v1/keys/verify", json=body, headers=service)
+    assert response.status_code in (200, 400, 422), response.text
 
 
 def test_verification_counts_as_a_use(
@@ -173,3 +193,39 @@ def test_verification_counts_as_a_use(
     assert (today["requests"], today["rejected"]) == (1, 1)
     fetched = client.get(f"/v1/api-keys/{created['id']}", headers=account.headers).json()
     assert fetched["last_used_at"] == rfc3339(clock.now())
+
+
+def test_the_framework_route_answers_like_the_fast_path(
+    client: TestClient, tessera: Tessera, service: dict[str, str]
+) -> None:
+    """The route kept for the OpenAPI description gives the fast path's answer."""
+    account = sign_up(client)
+    created = create_key(client, account, scopes=["contacts:read"])
+    body = {"key": created["key"], "required_scopes": ["contacts:write"]}
+    framework_only = TestClient(create_api(tessera))  # no lifespan: the deployment stays open
+    response = framework_only.post("/v1/keys/verify", json=body, headers=service)
+    assert response.status_code == 200
+    assert response.json()["code"] == "insufficient_scope"
+    assert response.json() == _verify(client, service, **body)
+    assert "/v1/keys/verify" in client.get("/openapi.json").json()["paths"]
+
+
+def test_with_redis_limits_the_answer_counts_in_redis(
+    tessera: Tessera, client: TestClient, service: dict[str, str]
+) -> None:
+    """With the limiter in Redis, verification still answers and counts against the quota."""
+    limited = Tessera(
+        make_config(tessera.config.database_url, redis_url=require_redis()), clock=tessera.clock
+    )
+    account = sign_up(client)
+    created = create_key(client, account, rate_limit={"requests": 2, "per_seconds": 60})
+    limited.limiter.reset(f"key:{created['id']}")
+    redis_client = TestClient(create_app(limited))
+    codes = [
+        redis_client.post("/v1/keys/verify", json={"key": created["key"]}, headers=service).json()[
+            "code"
+        ]
+        for _ in range(3)
+    ]
+    limited.close()
+    assert codes == ["valid", "valid", "rate_limited"]

@@ -43,7 +43,7 @@ class Credentials:
         if credential.startswith(SERVICE_PREFIX + "_"):
             return self._tessera.service_tokens.authenticate(credential)
         if looks_like_key(credential, self._tessera.config.key_prefix):
-            return self.api_key(credential, client)
+            return _in_organization(self.api_key(credential, client), organization_id)
         if credential.count(".") == 2:
             return self.user_from_access_token(credential, organization_id)
         raise Unauthorized("The credential is malformed.")
@@ -102,3 +102,10 @@ class Credentials:
             user_id=user_id,
             role=role,
         )
+
+
+def _in_organization(principal: Principal, organization_id: str | None) -> Principal:
+    """A credential bound to one organization answers 404 for any other (never 403)."""
+    if organization_id and organization_id != principal.organization_id:
+        raise NotFound(f"No organization {organization_id}.")
+    return principal

@@ -33,7 +33,7 @@ class ServiceTokens:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
-        self._known: dict[str, tuple[str, float]] = {}
+        self._known: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
 
     def authenticate(self, raw: str, *, allow_database: bool = True) -> Principal:
@@ -41,7 +41,7 @@ class ServiceTokens:
         now = self._clock.timestamp()
         cached = self._known.get(key)
         if cached is not None and cached[1] > now:
-            return _principal(cached[0])
+            return cached[0]
         if not allow_database:
             raise DatabaseNeeded
         with self._db.read() as session:
@@ -49,11 +49,12 @@ class ServiceTokens:
             token_id = row.id if row is not None and row.revoked_at is None else None
         if token_id is None:
             raise Unauthorized("The service token is not valid.")
+        principal = _principal(token_id)
         with self._lock:
             if len(self._known) > 1000:
                 self._known.clear()
-            self._known[key] = (token_id, now + CACHE_SECONDS)
-        return _principal(token_id)
+            self._known[key] = (principal, now + CACHE_SECONDS)
+        return principal
 
 
 def _principal(token_id: str) -> Principal:

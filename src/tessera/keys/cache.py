@@ -22,7 +22,11 @@ CHANNEL = "tessera:key-evictions"
 
 
 class TtlCache(Generic[T]):
-    """A least-recently-used map with a lifetime per entry."""
+    """A least-recently-used map with a lifetime per entry.
+
+    ``generation`` counts evictions, so that a value read from the database before an eviction
+    (a revocation committed while the read was in flight) is never stored after it.
+    """
 
     def __init__(self, clock: Clock, *, ttl: float, max_entries: int) -> None:
         self._clock = clock
@@ -30,18 +34,23 @@ class TtlCache(Generic[T]):
         self._max = max_entries
         self._entries: OrderedDict[str, tuple[float, T]] = OrderedDict()
         self._lock = threading.Lock()
+        self.generation = 0
 
     def get(self, key: str) -> T | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
         if entry[0] <= self._clock.timestamp():
-            self.evict(key)
+            with self._lock:
+                self._entries.pop(key, None)
             return None
         return entry[1]
 
-    def put(self, key: str, value: T) -> None:
+    def put(self, key: str, value: T, *, read_at_generation: int | None = None) -> None:
+        """Store ``value``; with ``read_at_generation``, only if nothing was evicted since."""
         with self._lock:
+            if read_at_generation is not None and read_at_generation != self.generation:
+                return
             self._entries[key] = (self._clock.timestamp() + self._ttl, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
@@ -49,10 +58,12 @@ class TtlCache(Generic[T]):
 
     def evict(self, key: str) -> None:
         with self._lock:
+            self.generation += 1
             self._entries.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._entries.clear()
 
     def __len__(self) -> int:

@@ -44,7 +44,9 @@ class UsageRecorder:
     def record(self, key_id: str, *, accepted: bool) -> None:
         now = self._clock.now()
         with self._lock:
-            pending = self._pending.setdefault(key_id, PendingUsage())
+            pending = self._pending.get(key_id)
+            if pending is None:
+                pending = self._pending[key_id] = PendingUsage()
             pending.days[now.date()][0 if accepted else 1] += 1
             if accepted:
                 pending.last_used_at = now

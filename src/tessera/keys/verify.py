@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import select
 
 from tessera.accounts import service as accounts
-from tessera.ids import digest
+from tessera.ids import digest, same_digest
 from tessera.keys import format as key_format
 from tessera.keys.cache import EvictionBus, TtlCache
 from tessera.keys.records import KeyRecord, key_principal
 from tessera.keys.usage import UsageRecorder
 from tessera.principal import Principal
-from tessera.ratelimit import Quota, RateLimitDecision
+from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimitDecision
 from tessera.storage.db import DatabaseNeeded
 from tessera.storage.models import ApiKey, Workspace
 
@@ -60,6 +60,10 @@ class KeyVerifier:
     def __init__(self, tessera: Tessera, usage: UsageRecorder) -> None:
         self._tessera = tessera
         self._prefix = tessera.config.key_prefix
+        limits = tessera.config.rate_limit
+        self._default_quota = Quota(limits.requests, limits.per_seconds)
+        # A limiter in another process (Redis) is network I/O: never on the event loop.
+        self._limiter_in_process = isinstance(tessera.limiter, MemoryRateLimiter)
         self._usage = usage
         self._cache: TtlCache[KeyRecord | str] = TtlCache(
             tessera.clock, ttl=CACHE_TTL_SECONDS, max_entries=CACHE_MAX_ENTRIES
@@ -83,10 +87,12 @@ class KeyVerifier:
             self._bus.close()
 
     def load(self, key_digest: str) -> KeyRecord | str:
+        generation = self._cache.generation
         with self._tessera.db.read() as session:
             row = session.scalars(select(ApiKey).where(ApiKey.digest == key_digest)).first()
-            found: KeyRecord | str = KeyRecord.of(row) if row is not None else _MISSING
-        self._cache.put(key_digest, found)
+            matches = row is not None and same_digest(row.digest, key_digest)
+            found: KeyRecord | str = KeyRecord.of(row) if row is not None and matches else _MISSING
+        self._cache.put(key_digest, found, read_at_generation=generation)
         return found
 
     def verify(
@@ -101,7 +107,7 @@ class KeyVerifier:
         allow_database: bool = True,
     ) -> Verdict:
         """The verdict on ``raw``; with ``allow_database=False`` it raises
-        :class:`DatabaseNeeded` rather than wait on the database."""
+        :class:`DatabaseNeeded` rather than wait on the database or Redis."""
         key_digest = digest(raw)
         found = self._cache.get(key_digest)
         if found is None:  # only digests of well-formed keys are ever cached
@@ -138,8 +144,8 @@ class KeyVerifier:
         principal = self._principal(record)
         if principal is None:
             return Verdict("revoked", record)  # the creator left: the inheriting key is dead
-        missing = tuple(s for s in required if s not in principal.scopes)
-        if missing:
+        if not principal.scopes.issuperset(required):
+            missing = tuple(s for s in required if s not in principal.scopes)
             return Verdict("insufficient_scope", record, principal, missing_scopes=missing)
         workspace = resolve_workspace(
             record.workspace_ids, workspace_id, required=require_workspace
@@ -153,6 +159,8 @@ class KeyVerifier:
         principal = _with_workspace(principal, workspace)
         if not count_rate:
             return Verdict("valid", record, principal)
+        if not allow_database and not self._limiter_in_process:
+            raise DatabaseNeeded
         decision = self._tessera.limiter.hit(f"key:{record.id}", self.quota(record))
         return Verdict("valid" if decision.allowed else "rate_limited", record, principal, decision)
 
@@ -172,8 +180,7 @@ class KeyVerifier:
     def quota(self, record: KeyRecord) -> Quota:
         if record.rate_limit is not None:
             return Quota(*record.rate_limit)
-        limits = self._tessera.config.rate_limit
-        return Quota(limits.requests, limits.per_seconds)
+        return self._default_quota
 
     def _principal(self, record: KeyRecord) -> Principal | None:
         if record.principal is not None:

@@ -25,7 +25,7 @@ log = logging.getLogger("tessera")
 def create_app(tessera: Tessera) -> ASGIApp:
     """The application: the verification fast path and request context around FastAPI."""
     api = create_api(tessera)
-    fast = FastPaths(api, {("POST", verify.PATH): verify.verify_endpoint})
+    fast = FastPaths(api, {("POST", verify.PATH): verify.VerifyEndpoint(tessera)})
     return RequestContextMiddleware(fast)
 
 

@@ -1,43 +1,35 @@
 """Routes dispatched before the framework's router, for the verification hot path.
 
-FastAPI's router walks every route for each request; for an endpoint whose own work is a
-cache look-up, that walk costs more than the work. Requests for these exact paths go straight
-to their endpoint, with errors mapped as everywhere else.
+FastAPI's router walks every route for each request, and its request objects and dependency
+resolution cost more than a verification served from the caches. Requests for these exact
+paths go straight to a plain ASGI handler, with errors mapped as everywhere else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.errors import TesseraError
 from tessera.web.problems import problem_response
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
 
 class FastPaths:
-    """Serves ``routes`` itself and hands everything else to ``app`` (the FastAPI application,
-    which the endpoints still see as ``request.app``)."""
+    """Serves ``routes`` (``(method, path)`` to an ASGI handler) itself and hands everything
+    else to ``app``. A handler raises :class:`TesseraError` only before it starts answering."""
 
-    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], Endpoint]) -> None:
+    def __init__(self, app: ASGIApp, routes: dict[tuple[str, str], ASGIApp]) -> None:
         self.app = app
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = (
+        handler = (
             self.routes.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
         )
-        if endpoint is None:
+        if handler is None:
             await self.app(scope, receive, send)
             return
-        scope["app"] = self.app
-        request = Request(scope, receive)
         try:
-            response = await endpoint(request)
+            await handler(scope, receive, send)
         except TesseraError as error:
-            response = problem_response(error, scope.get("state", {}).get("request_id"))
-        await response(scope, receive, send)
+            request_id = scope.get("state", {}).get("request_id")
+            await problem_response(error, request_id)(scope, receive, send)

@@ -1,6 +1,6 @@
 """``POST /v1/keys/verify``: the verification API for the product's own services.
 
-This is the hot path. :func:`verify_endpoint` stays on the event loop while the service token
+This is the hot path. :func:`answer` stays on the event loop while the service token
 and the key are cached; only a cache miss goes to a worker thread for the database. The
 application dispatches this path before the framework's router (``web/app.py``), which would
 otherwise cost more than the verification itself; the route below is the same endpoint, kept
@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from tessera.clock import rfc3339
 from tessera.deployment import Tessera
-from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed
+from tessera.errors import FieldError, Forbidden, InvalidRequest, Unauthorized, ValidationFailed
 from tessera.keys.verify import Verdict
 from tessera.storage.db import DatabaseNeeded
 from tessera.web.deps import tessera_of
@@ -54,15 +54,31 @@ async def verify_key(request: Request) -> Response:
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
+class VerifyEndpoint:
+    """The endpoint as a plain ASGI handler, for the application's fast path."""
+
+    def __init__(self, tessera: Tessera) -> None:
+        self.tessera = tessera
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        payload = await answer(self.tessera, scope, await _read_body(receive))
+        await _JsonResponse(payload)(scope, receive, send)
+
+
 async def verify_endpoint(request: Request) -> Response:
-    tessera = tessera_of(request)
-    token = _bearer(request.scope)
-    body = _parse(await _read_body(request.receive))
+    payload = await answer(tessera_of(request), request.scope, await request.body())
+    return Response(payload, media_type="application/json")
+
+
+async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
+    """The JSON verdict for one request."""
+    token = _bearer(scope)
+    body = _parse(raw_body)
     try:  # from the caches, on the event loop
         verdict = _verify(tessera, token, body, allow_database=False)
     except DatabaseNeeded:  # a cache missed: ask the database from a worker thread
         verdict = await run_in_threadpool(_verify, tessera, token, body, True)
-    return _JsonResponse(orjson.dumps(verdict_body(verdict)))
+    return orjson.dumps(verdict_body(verdict))
 
 
 class _JsonResponse(Response):
@@ -124,6 +140,8 @@ def _parse(raw: bytes) -> VerifyBody:
         errors = [
             FieldError(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()
         ]
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise InvalidRequest("The request body is not valid JSON.", errors=errors) from None
         raise ValidationFailed("The request is not valid.", errors=errors) from None
 
 
