@@ -11,6 +11,7 @@ from tessera.accounts.passwords import Passwords
 from tessera.authn import Credentials
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config, resolve_secret_key
+from tessera.forward_auth import RouteTable
 from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
@@ -59,6 +60,7 @@ class Tessera:
             config, self.db, self.clock, self.catalog, self.usage, self.key_verifier.forget
         )
         self.credentials = Credentials(self)
+        self.routes = RouteTable(config)
 
     def start(self, *, migrate: bool = True) -> None:
         """Bring the database up to date and make sure a signing key exists."""

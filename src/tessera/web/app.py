@@ -17,7 +17,16 @@ from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationF
 from tessera.web.fastpath import FastPaths
 from tessera.web.middleware import RequestContextMiddleware
 from tessera.web.problems import problem_response, status_problem
-from tessera.web.routes import api_keys, audit_events, auth, members, ops, verify, workspaces
+from tessera.web.routes import (
+    api_keys,
+    audit_events,
+    auth,
+    forward_auth,
+    members,
+    ops,
+    verify,
+    workspaces,
+)
 
 log = logging.getLogger("tessera")
 
@@ -42,7 +51,8 @@ def create_api(tessera: Tessera) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.tessera = tessera
-    for module in (ops, auth, workspaces, members, api_keys, verify, audit_events):
+    routers = (ops, auth, workspaces, members, api_keys, verify, audit_events, forward_auth)
+    for module in routers:
         app.include_router(module.router)
     _install_error_mapping(app)
     return app

@@ -1,0 +1,50 @@
+"""Forward auth for reverse proxies: which scopes a proxied request needs (SPEC section 5).
+
+The ``[[route]]`` table maps methods and path patterns (``*`` matches any run of characters,
+``/v1/contacts*``) to the scopes a request needs; the first matching route wins. A request no
+route matches is refused unless ``forward_auth_default = "authenticate"``, which lets any valid
+credential through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from urllib.parse import urlsplit
+
+from tessera.config import Config
+from tessera.errors import Forbidden
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    methods: frozenset[str]  # empty: every method
+    pattern: str
+    scopes: tuple[str, ...]
+
+    def matches(self, method: str, path: str) -> bool:
+        method_ok = not self.methods or method in self.methods
+        return method_ok and fnmatchcase(path, self.pattern)
+
+
+class RouteTable:
+    def __init__(self, config: Config) -> None:
+        self.rules = [
+            RouteRule(
+                frozenset(m.upper() for m in route.methods if m != "*"),
+                route.path,
+                tuple(route.scopes),
+            )
+            for route in config.route
+        ]
+        self.authenticate_unmatched = config.forward_auth_default == "authenticate"
+
+    def required_scopes(self, method: str, uri: str) -> tuple[str, ...]:
+        """The scopes a request for ``uri`` needs; :class:`Forbidden` when no route allows it."""
+        path = urlsplit(uri).path or "/"
+        for rule in self.rules:
+            if rule.matches(method.upper(), path):
+                return rule.scopes
+        if self.authenticate_unmatched:
+            return ()
+        raise Forbidden(f"No route allows {method.upper()} {path}.")
