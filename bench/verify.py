@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from bench.harness import paired_rounds, report, uvicorn, wrk
 
+from bench.harness import paired_rounds, report, uvicorn, wrk
 from tessera import service_tokens
 from tessera.accounts import service as accounts
 from tessera.config import load_config

@@ -15,7 +15,7 @@ from tessera.deployment import Tessera
 from tessera.keys.cache import CHANNEL, TtlCache
 from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo
-from tests.conftest import make_config
+from tests.fixtures import make_config
 from tests.services import require_redis
 
 

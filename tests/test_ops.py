@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from tessera.deployment import Tessera
 from tessera.web.app import create_app
-from tests.conftest import make_config
+from tests.fixtures import make_config
 from tests.helpers import assert_problem, sign_up
 
 

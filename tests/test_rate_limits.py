@@ -17,7 +17,7 @@ from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimiter, decide
 from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.web.app import create_app
-from tests.conftest import make_config
+from tests.fixtures import make_config
 from tests.helpers import assert_problem, create_key, sign_up
 from tests.services import require_redis
 

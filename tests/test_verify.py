@@ -14,7 +14,7 @@ from tessera.clock import ManualClock, rfc3339
 from tessera.deployment import Tessera
 from tessera.keys import format as key_format
 from tessera.web.app import create_api, create_app
-from tests.conftest import make_config
+from tests.fixtures import make_config
 from tests.helpers import Account, assert_problem, create_key, service_token, sign_up
 from tests.services import require_redis
 

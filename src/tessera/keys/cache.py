@@ -56,6 +56,13 @@ class TtlCache(Generic[T]):
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
 
+    def update(self, key: str, value: T) -> None:
+        """Change a live entry's value, keeping its expiry (its lifetime never grows)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries[key] = (entry[0], value)
+
     def evict(self, key: str) -> None:
         with self._lock:
             self.generation += 1

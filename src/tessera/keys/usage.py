@@ -41,13 +41,13 @@ class UsageRecorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def record(self, key_id: str, *, accepted: bool) -> None:
+    def record(self, key_id: str, *, accepted: bool, count: int = 1) -> None:
         now = self._clock.now()
         with self._lock:
             pending = self._pending.get(key_id)
             if pending is None:
                 pending = self._pending[key_id] = PendingUsage()
-            pending.days[now.date()][0 if accepted else 1] += 1
+            pending.days[now.date()][0 if accepted else 1] += count
             if accepted:
                 pending.last_used_at = now
 

@@ -105,6 +105,7 @@ class KeyVerifier:
         client_ip: str | None = None,
         count_rate: bool = True,
         allow_database: bool = True,
+        uses: int = 1,
     ) -> Verdict:
         """The verdict on ``raw``; with ``allow_database=False`` it raises
         :class:`DatabaseNeeded` rather than wait on the database or Redis."""
@@ -120,20 +121,20 @@ class KeyVerifier:
             raise DatabaseNeeded  # an inheriting key asks for its creator's role
         if not isinstance(found, KeyRecord):
             return Verdict("not_found")
-        context = (workspace_id, require_workspace, client_ip)
+        context = (workspace_id, require_workspace, client_ip, uses)
         verdict = self._decide(found, required_scopes, context, count_rate, allow_database)
-        self._usage.record(found.id, accepted=verdict.valid)
+        self._usage.record(found.id, accepted=verdict.valid, count=uses)
         return verdict
 
     def _decide(
         self,
         record: KeyRecord,
         required: tuple[str, ...],
-        context: tuple[str | None, bool, str | None],
+        context: tuple[str | None, bool, str | None, int],
         count_rate: bool,
         allow_database: bool,
     ) -> Verdict:
-        workspace_id, require_workspace, client_ip = context
+        workspace_id, require_workspace, client_ip, uses = context
         now = self._tessera.clock.now()
         if record.revoked_at is not None:
             return Verdict("revoked", record)
@@ -161,7 +162,7 @@ class KeyVerifier:
             return Verdict("valid", record, principal)
         if not allow_database and not self._limiter_in_process:
             raise DatabaseNeeded
-        decision = self._tessera.limiter.hit(f"key:{record.id}", self.quota(record))
+        decision = self._tessera.limiter.hit(f"key:{record.id}", self.quota(record), uses)
         return Verdict("valid" if decision.allowed else "rate_limited", record, principal, decision)
 
     def in_organization(

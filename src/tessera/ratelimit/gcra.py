@@ -35,13 +35,15 @@ class RateLimitDecision:
     window: int
 
 
-def decide(quota: Quota, stored_tat: float | None, now: float) -> tuple[RateLimitDecision, float]:
+def decide(
+    quota: Quota, stored_tat: float | None, now: float, cost: int = 1
+) -> tuple[RateLimitDecision, float]:
     """The decision for one request at ``now``, and the TAT to store afterwards.
 
     A refused request leaves the TAT unchanged: it is not counted against the quota.
     """
     tat = max(stored_tat or now, now)
-    new_tat = tat + quota.emission_interval
+    new_tat = tat + quota.emission_interval * cost
     if now < new_tat - quota.per_seconds:
         return decision_from(quota, False, tat, now), tat
     return decision_from(quota, True, new_tat, now), new_tat

@@ -11,8 +11,8 @@ from tessera.ratelimit.gcra import Quota, RateLimitDecision, decide
 
 
 class RateLimiter(Protocol):
-    def hit(self, key: str, quota: Quota) -> RateLimitDecision:
-        """Count one request for ``key`` and say whether it is allowed."""
+    def hit(self, key: str, quota: Quota, cost: int = 1) -> RateLimitDecision:
+        """Count ``cost`` requests for ``key`` (all or none) and say whether they are allowed."""
         ...
 
     def peek(self, key: str, quota: Quota) -> RateLimitDecision:
@@ -31,10 +31,10 @@ class MemoryRateLimiter:
         self._tats: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
-    def hit(self, key: str, quota: Quota) -> RateLimitDecision:
+    def hit(self, key: str, quota: Quota, cost: int = 1) -> RateLimitDecision:
         now = self._clock.timestamp()
         with self._lock:
-            decision, tat = decide(quota, self._tats.get(key), now)
+            decision, tat = decide(quota, self._tats.get(key), now, cost)
             self._tats[key] = tat
             self._tats.move_to_end(key)
             if len(self._tats) > self._max_keys:

@@ -14,7 +14,8 @@ import redis
 from tessera.clock import Clock
 from tessera.ratelimit.gcra import Quota, RateLimitDecision, decision_from
 
-# KEYS[1]: the credential's TAT; ARGV: now, emission interval, window, count (1 = hit, 0 = peek).
+# KEYS[1]: the credential's TAT; ARGV: now, emission interval, window, count (1 = hit, 0 = peek),
+# cost (requests counted at once).
 # Returns {allowed, tat as a string}. A refused request leaves the TAT as it was.
 GCRA_SCRIPT = """
 local now = tonumber(ARGV[1])
@@ -22,7 +23,7 @@ local interval = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
 local tat = math.max(stored, now)
-local new_tat = tat + interval
+local new_tat = tat + interval * tonumber(ARGV[5])
 if now < new_tat - window then
   return {0, tostring(tat)}
 end
@@ -46,8 +47,8 @@ class RedisRateLimiter:
         client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         return cls(client, clock)
 
-    def hit(self, key: str, quota: Quota) -> RateLimitDecision:
-        return self._run(key, quota, count=True)
+    def hit(self, key: str, quota: Quota, cost: int = 1) -> RateLimitDecision:
+        return self._run(key, quota, count=True, cost=cost)
 
     def peek(self, key: str, quota: Quota) -> RateLimitDecision:
         return self._run(key, quota, count=False)
@@ -61,13 +62,14 @@ class RedisRateLimiter:
         except redis.RedisError:
             return False
 
-    def _run(self, key: str, quota: Quota, *, count: bool) -> RateLimitDecision:
+    def _run(self, key: str, quota: Quota, *, count: bool, cost: int = 1) -> RateLimitDecision:
         now = self._clock.timestamp()
         arguments = [
             repr(now),
             repr(quota.emission_interval),
             quota.per_seconds,
             "1" if count else "0",
+            cost,
         ]
         allowed, tat = self._script(keys=[self._prefix + key], args=arguments)
         return decision_from(quota, bool(allowed), float(tat), now)

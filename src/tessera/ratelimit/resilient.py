@@ -27,12 +27,12 @@ class ResilientRateLimiter:
         self._refuse = on_error == "refuse"
         self._warned_at = float("-inf")
 
-    def hit(self, key: str, quota: Quota) -> RateLimitDecision:
+    def hit(self, key: str, quota: Quota, cost: int = 1) -> RateLimitDecision:
         try:
-            return self.shared.hit(key, quota)
+            return self.shared.hit(key, quota, cost)
         except redis.RedisError as error:
             self._outage(error)
-            return self.local.hit(key, quota)
+            return self.local.hit(key, quota, cost)
 
     def peek(self, key: str, quota: Quota) -> RateLimitDecision:
         try:

@@ -35,6 +35,9 @@ class VerifyBody(BaseModel):
     workspace_id: str | None = Field(default=None, max_length=64)
     require_workspace: bool = False
     client_ip: str | None = Field(default=None, max_length=64)
+    # Uses to count at once: a caller that served some requests from its own cache reports
+    # them with its next verification (all are counted, or none).
+    uses: int = Field(default=1, ge=1, le=10_000)
 
 
 @router.post(
@@ -110,6 +113,7 @@ def _verify(tessera: Tessera, token: str | None, body: VerifyBody, allow_databas
         require_workspace=body.require_workspace,
         client_ip=body.client_ip,
         allow_database=allow_database,
+        uses=body.uses,
     )
 
 

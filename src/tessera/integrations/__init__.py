@@ -1,0 +1,1 @@
+"""Integrations of Tessera into the applications it protects."""
