@@ -22,13 +22,16 @@ from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo
 
 
-def prepare(folder: Path) -> tuple[dict[str, str], str, str]:
-    """A fresh SQLite deployment with one key and one service token; returns env, key, token."""
+def prepare(folder: Path, **extra: str) -> tuple[dict[str, str], str, str]:
+    """A fresh SQLite deployment with one key and one service token; returns env, key, token.
+
+    ``extra`` adds ``TESSERA_*`` settings (the limit is set high: the benches measure speed)."""
     env = {
         "TESSERA_DATABASE_URL": f"sqlite:///{folder}/tessera.db",
         "TESSERA_PASSWORD_PROFILE": "cheapest",
         "TESSERA_RATE_LIMIT__REQUESTS": "1000000000",
         "TESSERA_LOG_LEVEL": "warning",
+        **extra,
     }
     tessera = Tessera(load_config(environ=env))
     tessera.start()

@@ -1,0 +1,116 @@
+"""Enforcement at the edge, measured side by side in one run:
+
+(a) ``GET /v1/forward-auth`` for a cached key against a bare Starlette endpoint (same request);
+(b) the example contacts API's protected endpoint (local mode) against the same endpoint
+    unprotected, on the same server;
+(c) the Redis rate limiter's cost per decision against the in-memory one.
+
+    .venv/bin/python -m bench.edge [--seconds 3] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import redis
+
+from bench.harness import paired_rounds, report, uvicorn, wrk
+from bench.verify import prepare
+from tessera.clock import SystemClock
+from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimiter
+from tessera.ratelimit.redis import RedisRateLimiter
+
+ROUTES = json.dumps([{"methods": ["GET"], "path": "/v1/contacts*", "scopes": ["workspaces:read"]}])
+SCOPES = json.dumps([{"name": "contacts:read"}, {"name": "contacts:write"}])
+
+
+def forward_auth(folder: Path, seconds: int, rounds: int) -> None:
+    env, key, token = prepare(folder / "a", TESSERA_ROUTE=ROUTES)
+    headers = {
+        "X-Tessera-Service-Token": token,
+        "X-Original-Method": "GET",
+        "X-Original-URI": "/v1/contacts",
+        "X-API-Key": key,
+    }
+    with (
+        uvicorn("tessera.web.asgi:create", factory=True, env=env) as tessera,
+        uvicorn("bench.hello:app") as hello,
+    ):
+        assert httpx.get(tessera + "/v1/forward-auth", headers=headers).status_code == 200
+        pairs = paired_rounds(
+            rounds,
+            lambda: wrk(tessera + "/v1/forward-auth", headers=headers, seconds=seconds),
+            lambda: wrk(hello + "/hello", headers=headers, seconds=seconds),
+        )
+    report("(a) GET /v1/forward-auth (cached key)", pairs, "bare Starlette hello")
+
+
+def integration(folder: Path, seconds: int, rounds: int) -> None:
+    env, _, _ = prepare(folder / "b", TESSERA_SCOPE=SCOPES)
+    key = _reader_key(env)
+    headers = {"X-API-Key": key}
+    with uvicorn("examples.contacts_api.app:from_environment", factory=True, env=env) as app:
+        assert httpx.get(app + "/v1/contacts", headers=headers).status_code == 200
+        pairs = paired_rounds(
+            rounds,
+            lambda: wrk(app + "/v1/contacts", headers=headers, seconds=seconds),
+            lambda: wrk(app + "/v1/contacts-unprotected", headers=headers, seconds=seconds),
+        )
+    report("(b) contacts API, protected (local mode)", pairs, "same endpoint unprotected")
+
+
+def _reader_key(env: dict[str, str]) -> str:
+    from tessera.config import load_config
+    from tessera.deployment import Tessera
+    from tessera.keys.rules import KeySpec
+    from tessera.principal import ClientInfo
+    from tessera.storage.models import Membership
+
+    tessera = Tessera(load_config(environ=env))
+    with tessera.db.read() as session:
+        member = session.query(Membership).first()
+        assert member is not None
+    owner = tessera.credentials.user_principal(member.user_id, member.organization_id)
+    created = tessera.api_keys.create(owner, KeySpec("reader", ["contacts:read"]), ClientInfo())
+    tessera.close()
+    return created.raw
+
+
+def limiter_cost(decisions: int = 20_000) -> None:
+    clock = SystemClock()
+    quota = Quota(10**9, 60)
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    stores: dict[str, RateLimiter] = {
+        "memory": MemoryRateLimiter(clock),
+        "redis": RedisRateLimiter(client, clock, prefix="tessera-bench:"),
+    }
+    cost = {}
+    for name, store in stores.items():
+        store.hit("warm", quota)
+        started = time.perf_counter()
+        for index in range(decisions):
+            store.hit(f"key:{index % 100}", quota)
+        cost[name] = (time.perf_counter() - started) / decisions * 1e6
+    for name, micros in cost.items():
+        print(f"(c) {name} limiter: {micros:.1f} µs per decision")
+    print(f"(c) ratio redis/memory: {cost['redis'] / cost['memory']:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        forward_auth(Path(folder), args.seconds, args.rounds)
+        integration(Path(folder), args.seconds, args.rounds)
+    limiter_cost()
+
+
+if __name__ == "__main__":
+    main()
