@@ -21,6 +21,7 @@ from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.scopes import ScopeCatalog
 from tessera.service_tokens import ServiceTokens
+from tessera.sessions.service import BrowserSessions
 from tessera.storage.db import Database
 from tessera.tokens.service import UserTokens
 from tessera.tokens.signing import SigningKeys
@@ -61,6 +62,7 @@ class Tessera:
         )
         self.credentials = Credentials(self)
         self.routes = RouteTable(config)
+        self.sessions = BrowserSessions(config.session, self.db, self.clock)
 
     def start(self, *, migrate: bool = True) -> None:
         """Bring the database up to date and make sure a signing key exists."""

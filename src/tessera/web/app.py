@@ -10,10 +10,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tessera.deployment import Tessera
 from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationFailed
+from tessera.web.dashboard import routes as dashboard
+from tessera.web.dashboard.pages import STATIC
 from tessera.web.fastpath import FastPaths
 from tessera.web.middleware import RequestContextMiddleware
 from tessera.web.problems import problem_response, status_problem
@@ -24,6 +27,7 @@ from tessera.web.routes import (
     forward_auth,
     members,
     ops,
+    sessions,
     verify,
     workspaces,
 )
@@ -51,9 +55,21 @@ def create_api(tessera: Tessera) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.tessera = tessera
-    routers = (ops, auth, workspaces, members, api_keys, verify, audit_events, forward_auth)
+    routers = (
+        ops,
+        auth,
+        workspaces,
+        members,
+        api_keys,
+        verify,
+        audit_events,
+        forward_auth,
+        sessions,
+    )
     for module in routers:
         app.include_router(module.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_mapping(app)
     return app
 

@@ -11,6 +11,7 @@ from tessera.errors import InsufficientScope, Unauthorized
 from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.policy import RateLimitExceeded
 from tessera.web.clientip import client_ip
+from tessera.web.cookies import check_same_origin, cookie_principal
 
 
 def tessera_of(request: HTTPConnection) -> Tessera:
@@ -47,7 +48,7 @@ def authenticate(request: Request) -> Principal:
     tessera = tessera_of(request)
     credential = presented_credential(request)
     if credential is None:
-        raise Unauthorized("This endpoint needs a credential.", credential_presented=False)
+        return _from_cookie(request, tessera)
     client = client_info(request)
     tessera.rate_limits.check_address(client.ip)
     try:
@@ -57,6 +58,17 @@ def authenticate(request: Request) -> Principal:
     except Unauthorized:
         tessera.rate_limits.record_failure(client.ip)
         raise
+    principal = tessera.credentials.in_workspace(principal, request.headers.get("x-workspace-id"))
+    charge(request, principal)
+    request.state.principal = principal
+    return principal
+
+
+def _from_cookie(request: Request, tessera: Tessera) -> Principal:
+    principal = cookie_principal(request, tessera)
+    if principal is None:
+        raise Unauthorized("This endpoint needs a credential.", credential_presented=False)
+    check_same_origin(request, tessera)
     principal = tessera.credentials.in_workspace(principal, request.headers.get("x-workspace-id"))
     charge(request, principal)
     request.state.principal = principal

@@ -61,6 +61,7 @@ class RequestContextMiddleware:
                 status["code"] = message["status"]
                 status["sent"] = True
                 headers = [*message.get("headers", ()), id_header]
+                headers += [(n.encode(), v.encode()) for n, v in state.get("headers", ())]
                 decision = state.get("rate_limit")
                 if decision is not None:
                     headers += _encoded(rate_limit_headers(decision), message)

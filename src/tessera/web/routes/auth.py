@@ -13,6 +13,12 @@ from tessera.accounts import service as accounts
 from tessera.errors import Forbidden, InvalidRequest, Unauthorized
 from tessera.principal import Principal
 from tessera.storage.models import User
+from tessera.web.cookies import (
+    add_response_header,
+    check_same_origin,
+    clear_cookie_header,
+    cookie_principal,
+)
 from tessera.web.deps import authenticate, client_info, tessera_of
 
 router = APIRouter(prefix="/v1", tags=["users and tokens"])
@@ -110,5 +116,13 @@ def me(request: Request, principal: Principal = Depends(authenticate)) -> dict[s
 
 
 def _end_cookie_session(request: Request) -> bool:
-    """Browser sessions arrive with the session cookie; none is configured yet."""
-    return False
+    """End the session the cookie names (and tell the browser to drop the cookie)."""
+    tessera = tessera_of(request)
+    principal = cookie_principal(request, tessera)
+    if principal is None or principal.user_id is None:
+        return False
+    check_same_origin(request, tessera)
+    session_id = principal.facts["session_id"]
+    tessera.sessions.end(principal.user_id, session_id, client_info(request))
+    add_response_header(request, "set-cookie", clear_cookie_header(tessera))
+    return True

@@ -1,0 +1,1 @@
+"""Browser sessions: a random cookie value, stored server-side as a digest."""

@@ -1,0 +1,158 @@
+"""Rendering, sign-in state and form protection shared by the dashboard's pages."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from tessera.deployment import Tessera
+from tessera.errors import Forbidden
+from tessera.principal import Principal
+from tessera.storage.models import Organization, User
+from tessera.web.cookies import check_same_origin, cookie_principal
+from tessera.web.deps import tessera_of
+
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
+
+templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
+
+
+def _day(value: str | None) -> str:
+    return value[:10] if value else "—"
+
+
+def _ago(value: str | None) -> str:
+    if not value:
+        return "Never"
+    moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    seconds = int((datetime.now(UTC) - moment).total_seconds())
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return "Just now"
+
+
+def _status(key: dict[str, Any]) -> str:
+    if key["revoked_at"]:
+        return "revoked"
+    return "active" if key["active"] else "expired"
+
+
+templates.filters.update(day=_day, ago=_ago, status=_status)
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """A signed-in person on a page."""
+
+    principal: Principal
+    user: User
+    organization: Organization | None
+    csrf_token: str
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    tessera = tessera_of(request)
+    context.setdefault("label", tessera.config.workspace_label)
+    html = templates.get_template(name).render(**context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def visitor(request: Request) -> Visitor | None:
+    tessera = tessera_of(request)
+    principal = cookie_principal(request, tessera)
+    if principal is None or principal.user_id is None:
+        return None
+    with tessera.db.read() as session:
+        user = session.get(User, principal.user_id)
+        organization = (
+            session.get(Organization, principal.organization_id)
+            if principal.organization_id
+            else None
+        )
+    if user is None:
+        return None
+    token = csrf_token(tessera, principal.facts["session_id"])
+    return Visitor(principal, user, organization, token)
+
+
+def page_context(who: Visitor, section: str) -> dict[str, Any]:
+    return {
+        "user": who.user,
+        "organization": who.organization,
+        "csrf_token": who.csrf_token,
+        "section": section,
+    }
+
+
+def csrf_token(tessera: Tessera, session_id: str) -> str:
+    """A synchronizer token bound to the session, so it dies with it."""
+    key = hashlib.sha256(("csrf:" + tessera.secret_key).encode()).digest()
+    return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()
+
+
+def check_form(request: Request, who: Visitor, form: Any) -> None:
+    """Every form post: same origin, and the session's token."""
+    check_same_origin(request, tessera_of(request))
+    sent = str(form.get("csrf_token", ""))
+    if not hmac.compare_digest(sent, who.csrf_token):
+        raise Forbidden("The form has expired or did not come from this site; reload the page.")
+
+
+def to_login() -> Response:
+    return RedirectResponse("/login", status_code=303)
+
+
+def usage_chart(days: list[dict[str, Any]]) -> str:
+    """An inline SVG bar chart of requests (and refusals) per day; no script needed."""
+    width, height, gap = 900, 160, 4
+    bar = (width - gap * len(days)) / max(1, len(days))
+    peak = max([d["requests"] + d["rejected"] for d in days] + [1])
+    shapes = []
+    for index, day in enumerate(days):
+        x = index * (bar + gap)
+        ok = day["requests"] / peak * (height - 20)
+        refused = day["rejected"] / peak * (height - 20)
+        title = f"{day['date']}: {day['requests']} requests, {day['rejected']} refused"
+        shapes.append(
+            f"<g><title>{title}</title>"
+            f'<rect class="bar" x="{x:.1f}" y="{height - 16 - ok:.1f}" '
+            f'width="{bar:.1f}" height="{ok:.1f}"/>'
+            f'<rect class="bar rejected" x="{x:.1f}" y="{height - 16 - ok - refused:.1f}" '
+            f'width="{bar:.1f}" height="{refused:.1f}"/></g>'
+        )
+        if index % 5 == 0 or index == len(days) - 1:
+            shapes.append(f'<text x="{x:.1f}" y="{height - 2}">{day["date"][5:]}</text>')
+    label = f"Requests per day, {days[0]['date']} to {days[-1]['date']}" if days else "No data"
+    return (
+        f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{label}">'
+        + "".join(shapes)
+        + "</svg>"
+    )
+
+
+def workspace_names(tessera: Tessera, organization_id: str) -> tuple[list[Any], dict[str, str]]:
+    from tessera.accounts.workspaces import list_workspaces
+
+    with tessera.db.read() as session:
+        rows = list_workspaces(session, organization_id)
+    return rows, {w.id: w.name for w in rows}
