@@ -59,8 +59,10 @@ def running(command: list[str], url: str, env: dict[str, str] | None = None) -> 
 
 
 @contextmanager
-def uvicorn(app: str, env: dict[str, str] | None = None, *, factory: bool = False) -> Iterator[str]:
-    port = free_port()
+def uvicorn(
+    app: str, env: dict[str, str] | None = None, *, factory: bool = False, port: int | None = None
+) -> Iterator[str]:
+    port = port or free_port()
     command = [
         sys.executable,
         "-m",
