@@ -1,0 +1,64 @@
+"""Screenshots of the dashboard's main pages, for the README.
+
+    .venv/bin/python -m docs.screenshots
+
+Starts Tessera on a fresh database, drives Debian's Chromium through a short story (sign up,
+create keys, use one) and writes docs/screenshots/*.png.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from tests.browser import chromium, tessera_server
+
+OUT = Path(__file__).with_name("screenshots")
+PASSWORD = "correct horse battery"
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        tessera_server(Path(folder)) as base,
+        chromium() as browser,
+    ):
+        page = browser.new_context(viewport={"width": 1280, "height": 820}).new_page()
+        page.goto(base + "/signup")
+        page.get_by_label("Your name").fill("Ada Lovelace")
+        page.get_by_label("Email").fill("ada@acme.example")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Organization").fill("Acme Analytics")
+        page.get_by_role("button", name="Create account").click()
+        keys = {}
+        for name, scopes in (
+            ("Billing sync", ["contacts:read"]),
+            ("Production integration", ["contacts:read", "contacts:write"]),
+        ):
+            page.goto(base + "/settings/api-keys/new")
+            page.get_by_label("Name", exact=True).fill(name)
+            for scope in scopes:
+                page.get_by_role("checkbox", name=scope).check()
+            page.get_by_role("checkbox", name="workspaces:read").check()
+            if name.startswith("Production"):
+                page.screenshot(path=OUT / "create-key.png", full_page=True)
+            page.get_by_role("button", name="Create").click()
+            keys[name] = page.get_by_label("API key").input_value()
+        page.screenshot(path=OUT / "key-shown-once.png", full_page=True)
+        for _ in range(12):
+            httpx.get(
+                base + "/v1/workspaces", headers={"X-API-Key": keys["Production integration"]}
+            )
+        httpx.get(base + "/v1/api-keys", headers={"X-API-Key": keys["Production integration"]})
+        page.goto(base + "/settings/api-keys")
+        page.screenshot(path=OUT / "api-keys.png", full_page=True)
+        page.get_by_role("link", name="Production integration").click()
+        page.screenshot(path=OUT / "usage-chart.png", full_page=True)
+    print("wrote", ", ".join(sorted(p.name for p in OUT.glob("*.png"))))
+
+
+if __name__ == "__main__":
+    main()
