@@ -16,6 +16,7 @@ from tessera.keys.format import looks_like_key
 from tessera.keys.verify import resolve_workspace
 from tessera.principal import ClientInfo, Principal
 from tessera.service_tokens import SERVICE_PREFIX
+from tessera.storage.db import DatabaseNeeded
 
 if TYPE_CHECKING:
     from tessera.deployment import Tessera
@@ -37,20 +38,33 @@ class Credentials:
         *,
         organization_id: str | None = None,
         client: ClientInfo | None = None,
+        allow_database: bool = True,
     ) -> Principal:
+        """With ``allow_database=False`` only cached answers are used, and
+        :class:`DatabaseNeeded` is raised when a look-up would have to wait."""
         if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
             raise Unauthorized("The credential is malformed.")
         if credential.startswith(SERVICE_PREFIX + "_"):
-            return self._tessera.service_tokens.authenticate(credential)
+            return self._tessera.service_tokens.authenticate(
+                credential, allow_database=allow_database
+            )
         if looks_like_key(credential, self._tessera.config.key_prefix):
-            return _in_organization(self.api_key(credential, client), organization_id)
+            principal = self.api_key(credential, client, allow_database=allow_database)
+            return _in_organization(principal, organization_id)
         if credential.count(".") == 2:
+            if not allow_database:
+                raise DatabaseNeeded  # user tokens check their family and membership
             return self.user_from_access_token(credential, organization_id)
         raise Unauthorized("The credential is malformed.")
 
-    def api_key(self, raw: str, client: ClientInfo | None) -> Principal:
+    def api_key(
+        self, raw: str, client: ClientInfo | None, *, allow_database: bool = True
+    ) -> Principal:
         verdict = self._tessera.key_verifier.verify(
-            raw, client_ip=client.ip if client else None, count_rate=False
+            raw,
+            client_ip=client.ip if client else None,
+            count_rate=False,
+            allow_database=allow_database,
         )
         if verdict.code == "ip_forbidden":
             raise Forbidden("This API key may not be used from this address.")
@@ -59,7 +73,12 @@ class Credentials:
         return verdict.principal
 
     def in_workspace(
-        self, principal: Principal, requested: str | None, *, required: bool = False
+        self,
+        principal: Principal,
+        requested: str | None,
+        *,
+        required: bool = False,
+        allow_database: bool = True,
     ) -> Principal:
         """The principal acting in the workspace of ``X-Workspace-ID`` (SPEC section 5)."""
         workspace = resolve_workspace(principal.workspace_ids, requested, required=required)
@@ -67,7 +86,9 @@ class Credentials:
             raise WorkspaceRequired("Name the workspace with X-Workspace-ID.")
         if workspace == "workspace_forbidden" or (
             workspace is not None
-            and not self._tessera.key_verifier.in_organization(workspace, principal.organization_id)
+            and not self._tessera.key_verifier.in_organization(
+                workspace, principal.organization_id, allow_database=allow_database
+            )
         ):
             raise Forbidden(f"This credential may not act in workspace {requested}.")
         if workspace is None:

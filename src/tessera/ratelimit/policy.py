@@ -6,13 +6,15 @@ from tessera.config import Config
 from tessera.errors import RateLimited
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import Quota, RateLimitDecision
-from tessera.ratelimit.limiter import RateLimiter
+from tessera.ratelimit.limiter import MemoryRateLimiter, RateLimiter
 
 
 class RateLimits:
     def __init__(self, config: Config, limiter: RateLimiter) -> None:
         limits = config.rate_limit
         self._limiter = limiter
+        # Decisions in this process's memory never wait on the network.
+        self.in_process = isinstance(limiter, MemoryRateLimiter)
         self._default = Quota(limits.requests, limits.per_seconds)
         self._failures = Quota(limits.failures_per_ip, limits.failures_per_seconds)
 

@@ -38,7 +38,13 @@ log = logging.getLogger("tessera")
 def create_app(tessera: Tessera) -> ASGIApp:
     """The application: the verification fast path and request context around FastAPI."""
     api = create_api(tessera)
-    fast = FastPaths(api, {("POST", verify.PATH): verify.VerifyEndpoint(tessera)})
+    fast = FastPaths(
+        api,
+        {
+            ("POST", verify.PATH): verify.VerifyEndpoint(tessera),
+            ("GET", forward_auth.PATH): forward_auth.ForwardAuthEndpoint(),
+        },
+    )
     return RequestContextMiddleware(fast)
 
 

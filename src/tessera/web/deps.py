@@ -10,6 +10,7 @@ from tessera.deployment import Tessera
 from tessera.errors import InsufficientScope, Unauthorized
 from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.policy import RateLimitExceeded
+from tessera.storage.db import DatabaseNeeded
 from tessera.web.clientip import client_ip
 from tessera.web.cookies import check_same_origin, cookie_principal
 
@@ -42,23 +43,38 @@ def presented_credential(request: HTTPConnection) -> str | None:
 
 def authenticate(request: Request) -> Principal:
     """The caller of this request; cached on the request so that it is resolved once."""
+    return identify(request, allow_database=True)
+
+
+def identify(request: Request, *, allow_database: bool) -> Principal:
+    """:func:`authenticate`; with ``allow_database=False`` it raises :class:`DatabaseNeeded`
+    rather than wait on the database or Redis (for callers on the event loop)."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     tessera = tessera_of(request)
+    if not allow_database and not tessera.rate_limits.in_process:
+        raise DatabaseNeeded
     credential = presented_credential(request)
     if credential is None:
+        if not allow_database:
+            raise DatabaseNeeded
         return _from_cookie(request, tessera)
     client = client_info(request)
     tessera.rate_limits.check_address(client.ip)
     try:
         principal = tessera.credentials.authenticate(
-            credential, organization_id=request.headers.get("x-organization-id"), client=client
+            credential,
+            organization_id=request.headers.get("x-organization-id"),
+            client=client,
+            allow_database=allow_database,
         )
     except Unauthorized:
         tessera.rate_limits.record_failure(client.ip)
         raise
-    principal = tessera.credentials.in_workspace(principal, request.headers.get("x-workspace-id"))
+    principal = tessera.credentials.in_workspace(
+        principal, request.headers.get("x-workspace-id"), allow_database=allow_database
+    )
     charge(request, principal)
     request.state.principal = principal
     return principal

@@ -28,6 +28,7 @@ class FastPaths:
         if handler is None:
             await self.app(scope, receive, send)
             return
+        scope["app"] = self.app  # handlers find the deployment where routes do
         try:
             await handler(scope, receive, send)
         except TesseraError as error:
