@@ -42,6 +42,7 @@ from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.ratelimit.headers import rate_limit_headers
 from tessera.ratelimit.policy import RateLimitExceeded
+from tessera.storage.db import DatabaseNeeded
 from tessera.web.clientip import client_ip
 from tessera.web.problems import problem_response
 
@@ -169,21 +170,31 @@ class _LocalCheck:
         self.tessera.key_verifier.forget(key_digest)
 
     async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked:
-        return await run_in_threadpool(self._check, presented, scopes)
+        try:  # from the caches, on the event loop
+            return self._check(presented, scopes, allow_database=False)
+        except DatabaseNeeded:  # a look-up must wait: in a worker thread
+            return await run_in_threadpool(self._check, presented, scopes, True)
 
-    def _check(self, presented: Presented, scopes: tuple[str, ...]) -> Checked:
+    def _check(
+        self, presented: Presented, scopes: tuple[str, ...], allow_database: bool
+    ) -> Checked:
         tessera = self.tessera
+        if not allow_database and not tessera.rate_limits.in_process:
+            raise DatabaseNeeded
         tessera.rate_limits.check_address(presented.client.ip)
         try:
             principal = tessera.credentials.authenticate(
                 presented.credential,
                 organization_id=presented.organization_id,
                 client=presented.client,
+                allow_database=allow_database,
             )
         except Unauthorized:
             tessera.rate_limits.record_failure(presented.client.ip)
             raise
-        principal = tessera.credentials.in_workspace(principal, presented.workspace_id)
+        principal = tessera.credentials.in_workspace(
+            principal, presented.workspace_id, allow_database=allow_database
+        )
         missing = principal.has_scopes(scopes)
         if missing:
             raise InsufficientScope(missing)
