@@ -33,6 +33,14 @@ class Principal:
     # Extra facts about the credential (session id, token family) that edges may need.
     facts: dict[str, str] = field(default_factory=dict, compare=False)
 
+    def organization(self) -> str:
+        """The id of the organization this principal acts in; refused when there is none."""
+        if self.organization_id is None:
+            from tessera.errors import Forbidden
+
+            raise Forbidden("This credential belongs to no organization.")
+        return self.organization_id
+
     def has_scopes(self, required: list[str] | tuple[str, ...]) -> list[str]:
         """The required scopes this principal lacks."""
         return [scope for scope in required if scope not in self.scopes]

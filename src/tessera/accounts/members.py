@@ -65,7 +65,7 @@ def add_member(
     client: ClientInfo,
 ) -> Member:
     """Add an existing user to the actor's organization."""
-    organization_id = _organization(actor)
+    organization_id = actor.organization()
     _check_may_assign(catalog, actor, role)
     user = find_user_by_email(session, email)
     if user is None:
@@ -90,7 +90,7 @@ def change_role(
     now: datetime,
     client: ClientInfo,
 ) -> Member:
-    member = get_member(session, _organization(actor), user_id)
+    member = get_member(session, actor.organization(), user_id)
     previous = member.membership.role
     _check_may_assign(catalog, actor, role)
     _check_may_touch(actor, member)
@@ -106,7 +106,7 @@ def change_role(
 def remove_member(
     session: Session, actor: Principal, *, user_id: str, now: datetime, client: ClientInfo
 ) -> Member:
-    member = get_member(session, _organization(actor), user_id)
+    member = get_member(session, actor.organization(), user_id)
     if actor.user_id != user_id:
         _check_may_touch(actor, member)
     if member.membership.role == "owner":
@@ -116,12 +116,6 @@ def remove_member(
         session, "member.removed", actor, user_id, now, client, {"role": member.membership.role}
     )
     return member
-
-
-def _organization(actor: Principal) -> str:
-    if actor.organization_id is None:
-        raise Forbidden("This credential belongs to no organization.")
-    return actor.organization_id
 
 
 def _check_may_assign(catalog: ScopeCatalog, actor: Principal, role: str) -> None:

@@ -44,6 +44,7 @@ from tessera.ratelimit.headers import rate_limit_headers
 from tessera.ratelimit.policy import RateLimitExceeded
 from tessera.storage.db import DatabaseNeeded
 from tessera.web.clientip import client_ip
+from tessera.web.deps import presented_credential
 from tessera.web.problems import problem_response
 
 Dependency = Callable[[Request, Response], Awaitable[Principal]]
@@ -138,8 +139,7 @@ class Authenticator:
         app.add_exception_handler(TesseraError, handler)
 
     def _presented(self, request: HTTPConnection) -> Presented:
-        api_key = request.headers.get("x-api-key")
-        credential = api_key.strip() if api_key else _bearer(request.headers.get("authorization"))
+        credential = presented_credential(request)
         if not credential:
             raise Unauthorized("This endpoint needs an API key.", credential_presented=False)
         return Presented(
@@ -307,15 +307,6 @@ def _decision(limit: dict[str, Any], refused: bool) -> RateLimitDecision:
         retry_after=int(limit.get("retry_after", 0)),
         window=int(limit.get("window", 60)),
     )
-
-
-def _bearer(authorization: str | None) -> str | None:
-    if authorization is None:
-        return None
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthorized("The Authorization header must be 'Bearer <credential>'.")
-    return value.strip()
 
 
 __all__ = ["Authenticator"]

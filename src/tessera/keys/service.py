@@ -16,7 +16,6 @@ from tessera.config import Config
 from tessera.errors import (
     Conflict,
     FieldError,
-    Forbidden,
     ImmutableField,
     NotFound,
     ValidationFailed,
@@ -68,7 +67,7 @@ class ApiKeys:
         self._on_change = on_change  # evicts a digest from every verification cache
 
     def create(self, actor: Principal, spec: KeySpec, client: ClientInfo) -> NewKey:
-        organization_id = _organization(actor)
+        organization_id = actor.organization()
         now = self._clock.now()
         with self._db.session() as session:
             new = self._insert(session, actor, organization_id, spec, now)
@@ -116,7 +115,7 @@ class ApiKeys:
                 errors=[FieldError(f, "immutable: revoke and create a new key") for f in touched],
             )
         with self._db.session() as session:
-            row = _find(session, _organization(actor), key_id)
+            row = _find(session, actor.organization(), key_id)
             if "name" in changes:
                 before = row.name
                 row.name = rules.check_name(str(changes["name"] or ""))
@@ -127,7 +126,7 @@ class ApiKeys:
 
     def revoke(self, actor: Principal, key_id: str, client: ClientInfo) -> ApiKey:
         with self._db.session() as session:
-            row = _find(session, _organization(actor), key_id)
+            row = _find(session, actor.organization(), key_id)
             if row.revoked_at is None:
                 row.revoked_at = self._clock.now()
                 self._audit(session, "api_key.revoked", actor, row, client, _summary(row))
@@ -144,7 +143,7 @@ class ApiKeys:
             )
         now = self._clock.now()
         with self._db.session() as session:
-            old = _find(session, _organization(actor), key_id)
+            old = _find(session, actor.organization(), key_id)
             if old.revoked_at is not None:
                 raise Conflict("A revoked key cannot be rolled.")
             new = self._successor(session, old, actor, now)
@@ -270,12 +269,6 @@ class ApiKeys:
             client=client,
             details=details,
         )
-
-
-def _organization(actor: Principal) -> str:
-    if actor.organization_id is None:
-        raise Forbidden("This credential belongs to no organization.")
-    return actor.organization_id
 
 
 def _find(session: Session, organization_id: str, key_id: str) -> ApiKey:

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from tessera.errors import Forbidden
 from tessera.keys.records import key_resource
 from tessera.keys.rules import KeySpec
 from tessera.keys.service import NewKey
@@ -49,12 +48,6 @@ class RollBody(BaseModel):
     expires_old_in_seconds: int = 0
 
 
-def _organization(principal: Principal) -> str:
-    if principal.organization_id is None:
-        raise Forbidden("This credential belongs to no organization.")
-    return principal.organization_id
-
-
 def _created(request: Request, new: NewKey) -> dict[str, Any]:
     return {**key_resource(new.row, tessera_of(request).clock.now()), "key": new.raw}
 
@@ -79,7 +72,10 @@ def list_keys(
 ) -> dict[str, Any]:
     tessera = tessera_of(request)
     page = tessera.api_keys.page(
-        _organization(principal), limit=limit, cursor=cursor, include_revoked=include_revoked
+        principal.organization(),
+        limit=limit,
+        cursor=cursor,
+        include_revoked=include_revoked,
     )
     now = tessera.clock.now()
     return {"data": [key_resource(r, now) for r in page.rows], "next_cursor": page.next_cursor}
@@ -90,7 +86,7 @@ def get_key(
     key_id: str, request: Request, principal: Principal = Depends(requires("api_keys:read"))
 ) -> dict[str, Any]:
     tessera = tessera_of(request)
-    row = tessera.api_keys.get(_organization(principal), key_id)
+    row = tessera.api_keys.get(principal.organization(), key_id)
     return key_resource(row, tessera.clock.now())
 
 
@@ -134,5 +130,5 @@ def key_usage(
     days: int = 30,
     principal: Principal = Depends(requires("api_keys:read")),
 ) -> dict[str, Any]:
-    data = tessera_of(request).api_keys.usage(_organization(principal), key_id, days)
+    data = tessera_of(request).api_keys.usage(principal.organization(), key_id, days)
     return {"data": data}

@@ -23,6 +23,6 @@ def list_events(
 ) -> dict[str, Any]:
     with tessera_of(request).db.read() as session:
         events, next_cursor = audit.page(
-            session, principal.organization_id or "", limit=limit, cursor=cursor, action=action
+            session, principal.organization(), limit=limit, cursor=cursor, action=action
         )
         return {"data": [audit.to_resource(e) for e in events], "next_cursor": next_cursor}

@@ -23,16 +23,12 @@ class RoleBody(BaseModel):
     role: str = Field(max_length=50)
 
 
-def _organization(principal: Principal) -> str:
-    return principal.organization_id or ""
-
-
 @router.get("")
 def list_members(
     request: Request, principal: Principal = Depends(requires("members:read"))
 ) -> dict[str, Any]:
     with tessera_of(request).db.read() as session:
-        rows = members.list_members(session, _organization(principal))
+        rows = members.list_members(session, principal.organization())
         return {"data": [m.as_resource() for m in rows], "next_cursor": None}
 
 

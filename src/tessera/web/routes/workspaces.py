@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from tessera import audit
 from tessera.accounts import workspaces
-from tessera.errors import Forbidden
 from tessera.principal import Principal
 from tessera.web.deps import client_info, requires, tessera_of
 
@@ -20,18 +19,12 @@ class WorkspaceBody(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
-def _organization(principal: Principal) -> str:
-    if principal.organization_id is None:
-        raise Forbidden("This credential belongs to no organization.")
-    return principal.organization_id
-
-
 @router.get("")
 def list_workspaces(
     request: Request, principal: Principal = Depends(requires("workspaces:read"))
 ) -> dict[str, Any]:
     with tessera_of(request).db.session() as session:
-        rows = workspaces.list_workspaces(session, _organization(principal))
+        rows = workspaces.list_workspaces(session, principal.organization())
         visible = [
             w for w in rows if principal.workspace_ids is None or w.id in principal.workspace_ids
         ]
@@ -48,7 +41,7 @@ def create_workspace(
     now = tessera.clock.now()
     with tessera.db.session() as session:
         workspace = workspaces.create_workspace(
-            session, _organization(principal), body.name.strip(), now
+            session, principal.organization(), body.name.strip(), now
         )
         _audit(
             session, "workspace.created", principal, workspace.id, request, {"name": workspace.name}
@@ -61,7 +54,7 @@ def get_workspace(
     workspace_id: str, request: Request, principal: Principal = Depends(requires("workspaces:read"))
 ) -> dict[str, Any]:
     with tessera_of(request).db.session() as session:
-        workspace = workspaces.get_workspace(session, _organization(principal), workspace_id)
+        workspace = workspaces.get_workspace(session, principal.organization(), workspace_id)
         return workspaces.workspace_resource(workspace)
 
 
@@ -74,7 +67,7 @@ def rename_workspace(
 ) -> dict[str, Any]:
     tessera = tessera_of(request)
     with tessera.db.session() as session:
-        workspace = workspaces.get_workspace(session, _organization(principal), workspace_id)
+        workspace = workspaces.get_workspace(session, principal.organization(), workspace_id)
         workspace.name = body.name.strip()
         _audit(
             session, "workspace.updated", principal, workspace.id, request, {"name": workspace.name}
@@ -90,7 +83,7 @@ def delete_workspace(
 ) -> dict[str, Any]:
     tessera = tessera_of(request)
     with tessera.db.session() as session:
-        workspace = workspaces.get_workspace(session, _organization(principal), workspace_id)
+        workspace = workspaces.get_workspace(session, principal.organization(), workspace_id)
         resource = workspaces.workspace_resource(workspace)
         session.delete(workspace)
         _audit(
