@@ -24,6 +24,7 @@ from bench.verify import prepare
 from tessera.clock import SystemClock
 from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimiter
 from tessera.ratelimit.redis import RedisRateLimiter
+from tests.provisioning import new_key, new_owner
 
 ROUTES = json.dumps([{"methods": ["GET"], "path": "/v1/contacts*", "scopes": ["workspaces:read"]}])
 SCOPES = json.dumps([{"name": "contacts:read"}, {"name": "contacts:write"}])
@@ -68,17 +69,12 @@ def _reader_key(env: dict[str, str]) -> str:
     from tessera.config import load_config
     from tessera.deployment import Tessera
     from tessera.keys.rules import KeySpec
-    from tessera.principal import ClientInfo
-    from tessera.storage.models import Membership
 
     tessera = Tessera(load_config(environ=env))
-    with tessera.db.read() as session:
-        member = session.query(Membership).first()
-        assert member is not None
-    owner = tessera.credentials.user_principal(member.user_id, member.organization_id)
-    created = tessera.api_keys.create(owner, KeySpec("reader", ["contacts:read"]), ClientInfo())
+    owner = new_owner(tessera, "reader@example.com", "Readers")
+    key, _ = new_key(tessera, owner, KeySpec("reader", ["contacts:read"]))
     tessera.close()
-    return created.raw
+    return key
 
 
 def limiter_cost(decisions: int = 20_000) -> None:

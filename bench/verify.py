@@ -14,12 +14,10 @@ from pathlib import Path
 import httpx
 
 from bench.harness import paired_rounds, report, uvicorn, wrk
-from tessera import service_tokens
-from tessera.accounts import service as accounts
 from tessera.config import load_config
 from tessera.deployment import Tessera
 from tessera.keys.rules import KeySpec
-from tessera.principal import ClientInfo
+from tests.provisioning import new_key, new_owner, new_service_token
 
 
 def prepare(folder: Path, **extra: str) -> tuple[dict[str, str], str, str]:
@@ -35,24 +33,11 @@ def prepare(folder: Path, **extra: str) -> tuple[dict[str, str], str, str]:
     }
     tessera = Tessera(load_config(environ=env))
     tessera.start()
-    now = tessera.clock.now()
-    with tessera.db.session() as session:
-        account = accounts.sign_up(
-            session,
-            tessera.passwords,
-            email="bench@example.com",
-            password="bench password",
-            name="Bench",
-            organization_name="Bench",
-            now=now,
-        )
-        _, token = service_tokens.create(session, "bench", now)
-    creator = tessera.credentials.user_principal(account.user.id, account.organization.id)
-    key = tessera.api_keys.create(
-        creator, KeySpec(name="bench", scopes=["workspaces:read"]), ClientInfo()
-    )
+    owner = new_owner(tessera, "bench@example.com", "Bench")
+    key, _ = new_key(tessera, owner, KeySpec(name="bench", scopes=["workspaces:read"]))
+    token = new_service_token(tessera, "bench")
     tessera.close()
-    return env, key.raw, token
+    return env, key, token
 
 
 def main() -> None:

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
-from tessera.accounts import service as accounts
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
 from tessera.keys.cache import CHANNEL, TtlCache
 from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo
 from tests.fixtures import make_config
+from tests.provisioning import new_key, new_owner
 from tests.services import require_redis
 
 
@@ -67,23 +67,12 @@ def test_revocation_reaches_another_instance_through_redis(
     """A key cached by one instance is refused there as soon as another instance revokes it,
     although the injected clock never lets the cache entry expire."""
     first, second = two_instances
-    now = first.clock.now()
-    with first.db.session() as session:
-        account = accounts.sign_up(
-            session,
-            first.passwords,
-            email="ada@example.com",
-            password="correct horse battery",
-            name="Ada",
-            organization_name="Acme",
-            now=now,
-        )
-    owner = first.credentials.user_principal(account.user.id, account.organization.id)
-    key = first.api_keys.create(owner, KeySpec(name="k", scopes=["workspaces:read"]), ClientInfo())
-    assert second.key_verifier.verify(key.raw, count_rate=False).code == "valid"
-    first.api_keys.revoke(owner, key.row.id, ClientInfo())
+    owner = new_owner(first, "ada@example.com")
+    raw, key_id = new_key(first, owner, KeySpec(name="k", scopes=["workspaces:read"]))
+    assert second.key_verifier.verify(raw, count_rate=False).code == "valid"
+    first.api_keys.revoke(owner, key_id, ClientInfo())
     deadline = time.monotonic() + 5
-    while second.key_verifier.verify(key.raw, count_rate=False).code != "revoked":
+    while second.key_verifier.verify(raw, count_rate=False).code != "revoked":
         assert time.monotonic() < deadline, "the revocation never reached the other instance"
         time.sleep(0.01)
 

@@ -7,12 +7,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tessera import service_tokens
-from tessera.accounts import service as accounts
 from tessera.config import load_config
 from tessera.deployment import Tessera
 from tessera.keys.rules import KeySpec
-from tessera.principal import ClientInfo
+from tests.provisioning import new_key, new_owner, new_service_token
 from tests.servers import ROOT, nginx, uvicorn
 
 pytestmark = pytest.mark.nginx
@@ -55,31 +53,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 def _provision(config: object) -> dict[str, str]:
     tessera = Tessera(config)  # type: ignore[arg-type]
     tessera.start()
-    now = tessera.clock.now()
-    with tessera.db.session() as session:
-        account = accounts.sign_up(
-            session,
-            tessera.passwords,
-            email="ops@example.com",
-            password="correct horse battery",
-            name="Ops",
-            organization_name="Acme",
-            now=now,
-        )
-        _, token = service_tokens.create(session, "nginx", now)
-    owner = tessera.credentials.user_principal(account.user.id, account.organization.id)
-    key = tessera.api_keys.create(
-        owner, KeySpec(name="reader", scopes=["contacts:read"]), ClientInfo()
-    )
+    owner = new_owner(tessera)
+    key, key_id = new_key(tessera, owner, KeySpec(name="reader", scopes=["contacts:read"]))
     once = KeySpec(name="once a minute", scopes=["contacts:read"], rate_limit=(1, 60))
-    limited = tessera.api_keys.create(owner, once, ClientInfo())
+    limited, _ = new_key(tessera, owner, once)
+    token = new_service_token(tessera, "nginx")
     tessera.close()
     return {
-        "limited_key": limited.raw,
+        "limited_key": limited,
         "service_token": token,
-        "key": key.raw,
-        "key_id": key.row.id,
-        "organization_id": account.organization.id,
+        "key": key,
+        "key_id": key_id,
+        "organization_id": owner.organization(),
     }
 
 
