@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from tessera.clock import rfc3339
 from tessera.ids import new_id
-from tessera.pagination import check_limit, decode_cursor, encode_cursor
+from tessera.pagination import newest_first
 from tessera.principal import ClientInfo, Principal
 from tessera.storage.models import AuditEvent
 
@@ -81,23 +81,8 @@ def page(
         query = query.where(
             or_(AuditEvent.action == action, AuditEvent.action.startswith(action.rstrip(".") + "."))
         )
-    if cursor:
-        created_at, event_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                AuditEvent.created_at < created_at,
-                and_(AuditEvent.created_at == created_at, AuditEvent.id < event_id),
-            )
-        )
-    limit = check_limit(limit)
-    rows = list(
-        session.scalars(
-            query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit + 1)
-        )
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+    columns = (AuditEvent.created_at, AuditEvent.id)
+    return newest_first(session, query, columns, limit=limit, cursor=cursor)
 
 
 def to_resource(event: AuditEvent) -> dict[str, Any]:

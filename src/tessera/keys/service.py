@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tessera import audit
@@ -25,7 +25,7 @@ from tessera.keys import format as key_format
 from tessera.keys import rules
 from tessera.keys.rules import KeySpec
 from tessera.keys.usage import UsageRecorder
-from tessera.pagination import check_limit, decode_cursor, encode_cursor
+from tessera.pagination import newest_first
 from tessera.principal import ClientInfo, Principal
 from tessera.scopes import ScopeCatalog
 from tessera.storage.db import Database
@@ -85,21 +85,10 @@ class ApiKeys:
         query = select(ApiKey).where(ApiKey.organization_id == organization_id)
         if not include_revoked:
             query = query.where(ApiKey.revoked_at.is_(None))
-        if cursor:
-            created_at, row_id = decode_cursor(cursor)
-            query = query.where(
-                or_(
-                    ApiKey.created_at < created_at,
-                    and_(ApiKey.created_at == created_at, ApiKey.id < row_id),
-                )
-            )
-        limit = check_limit(limit)
-        query = query.order_by(ApiKey.created_at.desc(), ApiKey.id.desc()).limit(limit + 1)
+        columns = (ApiKey.created_at, ApiKey.id)
         with self._db.read() as session:
-            rows = [self._with_pending_use(r) for r in session.scalars(query)]
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return KeyPage(rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+            rows, next_cursor = newest_first(session, query, columns, limit=limit, cursor=cursor)
+        return KeyPage([self._with_pending_use(r) for r in rows], next_cursor)
 
     def get(self, organization_id: str, key_id: str) -> ApiKey:
         with self._db.read() as session:
