@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from tessera.deployment import Tessera
 from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationFailed
 from tessera.web.dashboard import routes as dashboard
-from tessera.web.dashboard.pages import STATIC
+from tessera.web.dashboard.pages import STATIC, SignInRequired, to_sign_in
 from tessera.web.fastpath import FastPaths
 from tessera.web.middleware import RequestContextMiddleware
 from tessera.web.problems import problem_response, status_problem
@@ -75,6 +75,7 @@ def create_api(tessera: Tessera) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     app.include_router(dashboard.router)
+    app.add_exception_handler(SignInRequired, to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_mapping(app)
     return app

@@ -118,7 +118,19 @@ def check_form(request: Request, who: Visitor, form: Any) -> None:
         raise Forbidden("The form has expired or did not come from this site; reload the page.")
 
 
-def to_login() -> Response:
+class SignInRequired(Exception):
+    """A page for signed-in people was asked for without a live session."""
+
+
+def signed_in(request: Request) -> Visitor:
+    """A dependency for pages: the signed-in visitor, or a redirect to the sign-in page."""
+    who = visitor(request)
+    if who is None:
+        raise SignInRequired
+    return who
+
+
+async def to_sign_in(_request: Request, _error: Exception) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 

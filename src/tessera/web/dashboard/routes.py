@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from tessera import audit
@@ -23,7 +23,7 @@ from tessera.web.dashboard.pages import (
     check_form,
     page_context,
     render,
-    to_login,
+    signed_in,
     usage_chart,
     visitor,
     workspace_names,
@@ -46,12 +46,12 @@ def _redirect(path: str, set_cookie: str | None = None) -> Response:
 
 @router.get("/")
 def home(request: Request) -> Response:
-    return _redirect("/settings/api-keys" if _signed_in(request) else "/login")
+    return _redirect("/settings/api-keys" if visitor(request) else "/login")
 
 
 @router.get("/login")
 def login_page(request: Request) -> Response:
-    if _signed_in(request):
+    if visitor(request):
         return _redirect("/settings/api-keys")
     return render(request, "login.html", signup_open=tessera_of(request).config.signup == "open")
 
@@ -133,7 +133,7 @@ async def signup(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    who = _signed_in(request)
+    who = visitor(request)
     tessera = tessera_of(request)
     if who is not None:
         check_form(request, who, await request.form())
@@ -143,10 +143,7 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/settings/api-keys")
-def keys_page(request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+def keys_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
     tessera = tessera_of(request)
     organization_id = _organization(who)
     page = tessera.api_keys.page(organization_id, limit=100, include_revoked=True)
@@ -163,10 +160,13 @@ def keys_page(request: Request) -> Response:
 
 
 @router.get("/settings/api-keys/new")
-def new_key_page(request: Request, error: str | None = None, status: int = 200) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+def new_key_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
+    return _new_key_form(request, who)
+
+
+def _new_key_form(
+    request: Request, who: Visitor, error: str | None = None, status: int = 200
+) -> Response:
     tessera = tessera_of(request)
     workspaces, _ = workspace_names(tessera, _organization(who))
     is_admin = who.principal.role in ADMIN_ROLES
@@ -195,17 +195,14 @@ def new_key_page(request: Request, error: str | None = None, status: int = 200) 
 
 
 @router.post("/settings/api-keys")
-async def create_key(request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+async def create_key(request: Request, who: Visitor = Depends(signed_in)) -> Response:
     form = await request.form()
     tessera = tessera_of(request)
     try:
         check_form(request, who, form)
         new = tessera.api_keys.create(who.principal, _spec(request, form), client_info(request))
     except TesseraError as refused:
-        return new_key_page(request, error=refused.detail, status=refused.status)
+        return _new_key_form(request, who, error=refused.detail, status=refused.status)
     return render(
         request,
         "key_created.html",
@@ -232,10 +229,7 @@ def _spec(request: Request, form: Any) -> KeySpec:
 
 
 @router.get("/settings/api-keys/{key_id}")
-def key_page(key_id: str, request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+def key_page(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
     tessera = tessera_of(request)
     organization_id = _organization(who)
     try:
@@ -264,10 +258,7 @@ def key_page(key_id: str, request: Request) -> Response:
 
 
 @router.get("/settings/api-keys/{key_id}/revoke")
-def revoke_page(key_id: str, request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+def revoke_page(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
     tessera = tessera_of(request)
     row = tessera.api_keys.get(_organization(who), key_id)
     return render(
@@ -279,10 +270,7 @@ def revoke_page(key_id: str, request: Request) -> Response:
 
 
 @router.post("/settings/api-keys/{key_id}/revoke")
-async def revoke_key(key_id: str, request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+async def revoke_key(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
     check_form(request, who, await request.form())
     _require(who, "api_keys:write")
     tessera_of(request).api_keys.revoke(who.principal, key_id, client_info(request))
@@ -290,10 +278,7 @@ async def revoke_key(key_id: str, request: Request) -> Response:
 
 
 @router.post("/settings/api-keys/{key_id}/roll")
-async def roll_key(key_id: str, request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+async def roll_key(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
     form = await request.form()
     check_form(request, who, form)
     _require(who, "api_keys:write")
@@ -312,10 +297,7 @@ async def roll_key(key_id: str, request: Request) -> Response:
 
 
 @router.get("/settings/sessions")
-def sessions_page(request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+def sessions_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
     rows = tessera_of(request).sessions.list(who.user.id)
     current = who.principal.facts["session_id"]
     return render(
@@ -327,10 +309,9 @@ def sessions_page(request: Request) -> Response:
 
 
 @router.post("/settings/sessions/{session_id}/end")
-async def end_session(session_id: str, request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+async def end_session(
+    session_id: str, request: Request, who: Visitor = Depends(signed_in)
+) -> Response:
     check_form(request, who, await request.form())
     tessera = tessera_of(request)
     tessera.sessions.end(who.user.id, session_id, client_info(request))
@@ -340,10 +321,7 @@ async def end_session(session_id: str, request: Request) -> Response:
 
 
 @router.post("/settings/sessions/end-all")
-async def end_all_sessions(request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+async def end_all_sessions(request: Request, who: Visitor = Depends(signed_in)) -> Response:
     check_form(request, who, await request.form())
     tessera = tessera_of(request)
     tessera.sessions.end_all(who.user.id, client_info(request))
@@ -351,10 +329,7 @@ async def end_all_sessions(request: Request) -> Response:
 
 
 @router.get("/settings/members")
-def members_page(request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+def members_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
     tessera = tessera_of(request)
     with tessera.db.read() as session:
         rows = membership.list_members(session, _organization(who))
@@ -373,10 +348,9 @@ def members_page(request: Request) -> Response:
 
 
 @router.post("/settings/members/{user_id}/role")
-async def change_role(user_id: str, request: Request) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+async def change_role(
+    user_id: str, request: Request, who: Visitor = Depends(signed_in)
+) -> Response:
     form = await request.form()
     check_form(request, who, form)
     tessera = tessera_of(request)
@@ -394,10 +368,9 @@ async def change_role(user_id: str, request: Request) -> Response:
 
 
 @router.get("/settings/audit-log")
-def audit_page(request: Request, cursor: str | None = None) -> Response:
-    who = _signed_in(request)
-    if who is None:
-        return to_login()
+def audit_page(
+    request: Request, cursor: str | None = None, who: Visitor = Depends(signed_in)
+) -> Response:
     _require(who, "audit:read")
     with tessera_of(request).db.read() as session:
         events, next_cursor = audit.page(
