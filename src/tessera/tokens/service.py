@@ -74,30 +74,32 @@ class UserTokens:
         self._ip_quota = Quota(limits.failures_per_ip, limits.failures_per_seconds)
 
     def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
+        user = self.check_password(email, password, client)
+        with self._db.session() as session:
+            pair = self._start(session, user, client)
+            audit.record(
+                session,
+                "user.logged_in",
+                now=self._clock.now(),
+                organization_id=self._home_org(session, user),
+                actor=("user", user.id),
+                target=("user", user.id),
+                client=client,
+            )
+        return pair
+
+    def check_password(self, email: str, password: str, client: ClientInfo) -> User:
+        """The user these credentials belong to, behind the per-email and per-address
+        throttles; a failure is counted and audited. Both login forms (tokens and the
+        dashboard's session) go through here."""
         throttles = self._login_throttles(email, client)
         self._refuse_if_throttled(throttles)
-        now = self._clock.now()
         with self._db.session() as session:
             try:
-                user = accounts.check_password(session, self._passwords, email, password)
+                return accounts.check_password(session, self._passwords, email, password)
             except Unauthorized:
-                user = None
-            if user is None:
                 self._record_failure(session, email, client, throttles)
-            else:
-                pair = self._start(session, user, client)
-                audit.record(
-                    session,
-                    "user.logged_in",
-                    now=now,
-                    organization_id=self._home_org(session, user),
-                    actor=("user", user.id),
-                    target=("user", user.id),
-                    client=client,
-                )
-        if user is None:
-            raise Unauthorized("The email or password is incorrect.")
-        return pair
+        raise Unauthorized("The email or password is incorrect.")
 
     def refresh(self, raw_token: str, client: ClientInfo) -> TokenPair:
         now = self._clock.now()

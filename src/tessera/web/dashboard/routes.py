@@ -16,7 +16,6 @@ from tessera.keys.records import key_resource
 from tessera.keys.rules import KeySpec
 from tessera.scopes import ADMIN_ROLES
 from tessera.sessions.service import session_resource
-from tessera.storage.models import User
 from tessera.web.cookies import check_same_origin, clear_cookie_header, set_cookie_header
 from tessera.web.dashboard.pages import (
     Visitor,
@@ -63,7 +62,7 @@ async def login(request: Request) -> Response:
     tessera = tessera_of(request)
     try:
         check_same_origin(request, tessera)
-        user = _check_login(request, email, password)
+        user = tessera.tokens.check_password(email, password, client_info(request))
     except (Unauthorized, RateLimited, Forbidden) as refused:
         open_signup = tessera.config.signup == "open"
         return render(
@@ -76,20 +75,6 @@ async def login(request: Request) -> Response:
         )
     _, raw = tessera.sessions.start(user.id, client_info(request))
     return _redirect("/settings/api-keys", set_cookie_header(tessera, raw))
-
-
-def _check_login(request: Request, email: str, password: str) -> User:
-    """The same checks and throttles as the token endpoint, without issuing tokens."""
-    tessera = tessera_of(request)
-    client = client_info(request)
-    throttles = tessera.tokens._login_throttles(email, client)
-    tessera.tokens._refuse_if_throttled(throttles)
-    with tessera.db.session() as session:
-        try:
-            return accounts.check_password(session, tessera.passwords, email, password)
-        except Unauthorized:
-            tessera.tokens._record_failure(session, email, client, throttles)
-    raise Unauthorized("The email or password is incorrect.")
 
 
 @router.get("/signup")
