@@ -229,3 +229,16 @@ def test_with_redis_limits_the_answer_counts_in_redis(
     ]
     limited.close()
     assert codes == ["valid", "valid", "rate_limited"]
+
+
+def test_uses_are_counted_all_at_once_or_not_at_all(
+    client: TestClient, service: dict[str, str]
+) -> None:
+    """A caller reporting uses served from its cache is charged for all of them, or refused."""
+    account = sign_up(client)
+    created = create_key(client, account, rate_limit={"requests": 5, "per_seconds": 60})
+    first = _verify(client, service, key=created["key"], uses=4)
+    assert first["code"] == "valid" and first["rate_limit"]["remaining"] == 1
+    too_many = _verify(client, service, key=created["key"], uses=2)
+    assert too_many["code"] == "rate_limited"
+    assert _verify(client, service, key=created["key"])["code"] == "valid"
