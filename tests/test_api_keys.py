@@ -342,3 +342,10 @@ def test_workspace_context_from_header_and_single_workspace_keys(client: TestCli
     assert ok.status_code == 200
     refused = client.get("/v1/workspaces", headers={**headers, "X-Workspace-ID": other})
     assert_problem(refused, 403, "forbidden")
+
+
+def test_a_key_is_not_its_creator_on_v1_me(client: TestClient) -> None:
+    """/v1/me describes users; a key, even one acting with its creator's role, gets 403."""
+    account = sign_up(client)
+    key = create_key(client, account)
+    assert_problem(client.get("/v1/me", headers=_key_headers(key)), 403, "forbidden")

@@ -98,8 +98,8 @@ def logout(request: Request, body: LogoutBody | None = None) -> Response:
 
 @router.get("/me")
 def me(request: Request, principal: Principal = Depends(authenticate)) -> dict[str, Any]:
-    if principal.user_id is None:
-        raise Forbidden("/v1/me describes a user; this credential is not one.")
+    if principal.kind != "user" or principal.user_id is None:
+        raise Forbidden("/v1/me describes a signed-in user; this credential is not one.")
     tessera = tessera_of(request)
     with tessera.db.session() as session:
         user = session.get(User, principal.user_id)
