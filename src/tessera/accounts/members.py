@@ -107,7 +107,7 @@ def remove_member(
     session: Session, actor: Principal, *, user_id: str, now: datetime, client: ClientInfo
 ) -> Member:
     member = get_member(session, actor.organization(), user_id)
-    if actor.user_id != user_id:
+    if actor.kind != "user" or actor.user_id != user_id:  # only people leave by themselves
         _check_may_touch(actor, member)
     if member.membership.role == "owner":
         _keep_an_owner(session, member.membership.organization_id)
