@@ -24,6 +24,11 @@ def _sign_in(client: TestClient, email: str = "ada@example.com") -> Any:
     return response
 
 
+def _cookie(jar: dict[str, str]) -> dict[str, str]:
+    """The Cookie header a browser would send with this jar."""
+    return {"Cookie": "; ".join(f"{name}={value}" for name, value in jar.items())}
+
+
 def _cookie_attributes(response: Any) -> dict[str, str]:
     header = response.headers["set-cookie"]
     parts = [p.strip() for p in header.split(";")]
@@ -63,7 +68,7 @@ def test_each_sign_in_makes_a_new_session(client: TestClient) -> None:
     first = _sign_in(client).cookies["tsr_session"]
     second = _sign_in(client).cookies["tsr_session"]
     assert first != second
-    sessions = client.get("/v1/sessions", cookies={"tsr_session": second}).json()["data"]
+    sessions = client.get("/v1/sessions", headers=_cookie({"tsr_session": second})).json()["data"]
     assert len(sessions) == 2 and sum(s["current"] for s in sessions) == 1
 
 
@@ -72,7 +77,7 @@ def test_the_cookie_authenticates_v1_calls(client: TestClient) -> None:
     sign_up(client)
     cookie = _sign_in(client).cookies["tsr_session"]
     client.cookies.clear()
-    me = client.get("/v1/me", cookies={"tsr_session": cookie})
+    me = client.get("/v1/me", headers=_cookie({"tsr_session": cookie}))
     assert me.status_code == 200 and me.json()["user"]["email"] == "ada@example.com"
 
 
@@ -84,15 +89,15 @@ def test_idle_sessions_end_after_seven_days_and_use_pushes_the_limit(
     cookie = {"tsr_session": _sign_in(client).cookies["tsr_session"]}
     client.cookies.clear()
     clock.advance(6 * 86400)
-    refreshed = client.get("/v1/me", cookies=cookie)
+    refreshed = client.get("/v1/me", headers=_cookie(cookie))
     assert refreshed.status_code == 200
     assert "tsr_session=" in refreshed.headers.get("set-cookie", "")
-    again = client.get("/v1/me", cookies=cookie)
+    again = client.get("/v1/me", headers=_cookie(cookie))
     assert "set-cookie" not in again.headers  # refreshed at most once a minute
     clock.advance(6 * 86400)
-    assert client.get("/v1/me", cookies=cookie).status_code == 200
+    assert client.get("/v1/me", headers=_cookie(cookie)).status_code == 200
     clock.advance(7 * 86400)
-    assert_problem(client.get("/v1/me", cookies=cookie), 401, "unauthorized")
+    assert_problem(client.get("/v1/me", headers=_cookie(cookie)), 401, "unauthorized")
 
 
 def test_sessions_end_at_the_absolute_limit_however_used(
@@ -104,9 +109,9 @@ def test_sessions_end_at_the_absolute_limit_however_used(
     client.cookies.clear()
     for _ in range(29):
         clock.advance(86400)
-        assert client.get("/v1/me", cookies=cookie).status_code == 200
+        assert client.get("/v1/me", headers=_cookie(cookie)).status_code == 200
     clock.advance(86400)
-    assert_problem(client.get("/v1/me", cookies=cookie), 401, "unauthorized")
+    assert_problem(client.get("/v1/me", headers=_cookie(cookie)), 401, "unauthorized")
 
 
 def test_cookie_write_from_a_foreign_origin_is_403(client: TestClient) -> None:
@@ -117,19 +122,17 @@ def test_cookie_write_from_a_foreign_origin_is_403(client: TestClient) -> None:
     foreign = client.post(
         "/v1/workspaces",
         json={"name": "X"},
-        cookies=cookie,
-        headers={"Origin": "https://evil.example"},
+        headers={**_cookie(cookie), "Origin": "https://evil.example"},
     )
     assert_problem(foreign, 403, "forbidden")
     cross_site = client.post(
         "/v1/workspaces",
         json={"name": "X"},
-        cookies=cookie,
-        headers={"Sec-Fetch-Site": "cross-site"},
+        headers={**_cookie(cookie), "Sec-Fetch-Site": "cross-site"},
     )
     assert_problem(cross_site, 403, "forbidden")
     same = client.post(
-        "/v1/workspaces", json={"name": "X"}, cookies=cookie, headers={"Origin": ORIGIN}
+        "/v1/workspaces", json={"name": "X"}, headers={**_cookie(cookie), "Origin": ORIGIN}
     )
     assert same.status_code == 201
 
@@ -140,16 +143,15 @@ def test_dashboard_form_without_the_csrf_token_is_refused(client: TestClient) ->
     cookie = {"tsr_session": _sign_in(client).cookies["tsr_session"]}
     client.cookies.clear()
     response = client.post(
-        "/settings/api-keys", data={"name": "k"}, cookies=cookie, headers={"Origin": ORIGIN}
+        "/settings/api-keys", data={"name": "k"}, headers={**_cookie(cookie), "Origin": ORIGIN}
     )
     assert response.status_code == 403
-    page = client.get("/settings/api-keys/new", cookies=cookie).text
+    page = client.get("/settings/api-keys/new", headers=_cookie(cookie)).text
     token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
     created = client.post(
         "/settings/api-keys",
         data={"name": "k", "csrf_token": token},
-        cookies=cookie,
-        headers={"Origin": ORIGIN},
+        headers={**_cookie(cookie), "Origin": ORIGIN},
     )
     assert created.status_code == 200 and "will not be shown again" in created.text
 
@@ -172,15 +174,16 @@ def test_end_one_session_and_sign_out_everywhere(client: TestClient) -> None:
     first = {"tsr_session": _sign_in(client).cookies["tsr_session"]}
     second = {"tsr_session": _sign_in(client).cookies["tsr_session"]}
     client.cookies.clear()
-    listed = client.get("/v1/sessions", cookies=first).json()["data"]
+    listed = client.get("/v1/sessions", headers=_cookie(first)).json()["data"]
     other = next(s["id"] for s in listed if not s["current"])
-    ended = client.delete(f"/v1/sessions/{other}", cookies=first, headers={"Origin": ORIGIN})
+    ended = client.delete(f"/v1/sessions/{other}", headers={**_cookie(first), "Origin": ORIGIN})
     assert ended.status_code == 204
-    assert_problem(client.get("/v1/me", cookies=second), 401, "unauthorized")
+    assert_problem(client.get("/v1/me", headers=_cookie(second)), 401, "unauthorized")
     assert (
-        client.delete("/v1/sessions", cookies=first, headers={"Origin": ORIGIN}).status_code == 204
+        client.delete("/v1/sessions", headers={**_cookie(first), "Origin": ORIGIN}).status_code
+        == 204
     )
-    assert_problem(client.get("/v1/me", cookies=first), 401, "unauthorized")
+    assert_problem(client.get("/v1/me", headers=_cookie(first)), 401, "unauthorized")
     refresh = client.post(
         "/v1/auth/token",
         json={"grant_type": "refresh_token", "refresh_token": account.refresh_token},
@@ -194,10 +197,10 @@ def test_logout_with_the_cookie_ends_the_session(client: TestClient) -> None:
     cookie = {"tsr_session": _sign_in(client).cookies["tsr_session"]}
     client.cookies.clear()
     assert (
-        client.post("/v1/auth/logout", cookies=cookie, headers={"Origin": ORIGIN}).status_code
+        client.post("/v1/auth/logout", headers={**_cookie(cookie), "Origin": ORIGIN}).status_code
         == 204
     )
-    assert_problem(client.get("/v1/me", cookies=cookie), 401, "unauthorized")
+    assert_problem(client.get("/v1/me", headers=_cookie(cookie)), 401, "unauthorized")
 
 
 def test_pages_forbid_framing(client: TestClient) -> None:
