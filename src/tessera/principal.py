@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 PrincipalKind = Literal["api_key", "user", "service"]
@@ -30,6 +31,9 @@ class Principal:
     via: str = ""
     # The credential's own (requests, per_seconds), overriding the deployment default.
     rate_limit: tuple[int, int] | None = None
+    # An API key's own bounds, which every key it creates must stay within.
+    allowed_ips: tuple[str, ...] | None = None
+    expires_at: datetime | None = None
     # Extra facts about the credential (session id, token family) that edges may need.
     facts: dict[str, str] = field(default_factory=dict, compare=False)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from tessera.clock import as_utc, rfc3339
+from tessera.clock import rfc3339
 from tessera.principal import Principal
 from tessera.storage.models import ApiKey
 
@@ -50,8 +50,8 @@ class KeyRecord:
             workspace_ids=tuple(row.workspace_ids) if row.workspace_ids is not None else None,
             allowed_networks=networks,
             rate_limit=limit,
-            expires_at=as_utc(row.expires_at) if row.expires_at else None,
-            revoked_at=as_utc(row.revoked_at) if row.revoked_at else None,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
         )
         if record.scopes is None:
             return record
@@ -81,11 +81,17 @@ def key_principal(record: KeyRecord, scopes: frozenset[str], role: str | None) -
         role=role,
         via="api_key",
         rate_limit=record.rate_limit,
+        allowed_ips=(
+            tuple(str(n) for n in record.allowed_networks)
+            if record.allowed_networks is not None
+            else None
+        ),
+        expires_at=record.expires_at,
     )
 
 
 def is_active(row: ApiKey, now: datetime) -> bool:
-    return row.revoked_at is None and (row.expires_at is None or as_utc(row.expires_at) > now)
+    return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
 
 
 def key_resource(row: ApiKey, now: datetime) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""The rules a new key must pass (SPEC section 2): no key exceeds its creator."""
+"""The rules a new key must pass (SPEC section 2): no key exceeds its creator.
+
+A person is bounded by their role's scopes. A key that creates a key is bounded on every
+dimension it has: scopes, workspaces, allowed networks, expiry, environment and rate limit.
+Where the caller leaves a dimension out, the new key takes the creating key's own bound.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +24,12 @@ from tessera.errors import (
     UnknownWorkspace,
     ValidationFailed,
 )
+from tessera.keys.format import ENVIRONMENTS
 from tessera.principal import Principal
 from tessera.scopes import ADMIN_ROLES, ScopeCatalog
 
 MAX_ALLOWED_IPS = 100
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,14 @@ def checked_workspaces(
     return wanted
 
 
-def checked_expiry(config: Config, expires_at: datetime | None, now: datetime) -> datetime | None:
+def checked_expiry(
+    config: Config, creator: Principal, expires_at: datetime | None, now: datetime
+) -> datetime | None:
+    if creator.expires_at is not None:
+        if expires_at is None:
+            expires_at = creator.expires_at
+        elif as_utc(expires_at) > creator.expires_at:
+            raise Forbidden("A key cannot outlive the key that creates it.")
     limit_days = config.max_key_lifetime_days
     if expires_at is None:
         if limit_days:
@@ -113,17 +127,44 @@ def checked_expiry(config: Config, expires_at: datetime | None, now: datetime) -
     return expires_at
 
 
-def checked_networks(allowed_ips: list[str] | None) -> list[str] | None:
+def checked_environment(creator: Principal, environment: str) -> str:
+    if environment not in ENVIRONMENTS:
+        raise ValidationFailed(
+            "environment must be live or test.",
+            errors=[FieldError("environment", "live or test")],
+        )
+    if creator.kind == "api_key" and creator.environment == "test" and environment != "test":
+        raise Forbidden("A test key can create only test keys.")
+    return environment
+
+
+def checked_networks(creator: Principal, allowed_ips: list[str] | None) -> list[str] | None:
     if allowed_ips is None:
-        return None
+        return list(creator.allowed_ips) if creator.allowed_ips is not None else None
+    networks = _parsed_networks(allowed_ips)
+    if creator.allowed_ips is not None:
+        bounds = [ipaddress.ip_network(n) for n in creator.allowed_ips]
+        if not all(_inside(network, bounds) for network in networks):
+            raise Forbidden("A key cannot be used from networks its creator cannot.")
+    return [str(network) for network in networks]
+
+
+def _inside(network: Network, bounds: list[Network]) -> bool:
+    return any(
+        network.version == bound.version and network.subnet_of(bound)  # type: ignore[arg-type]
+        for bound in bounds
+    )
+
+
+def _parsed_networks(allowed_ips: list[str]) -> list[Network]:
     if len(allowed_ips) > MAX_ALLOWED_IPS:
         raise ValidationFailed(
             f"At most {MAX_ALLOWED_IPS} networks.", errors=[FieldError("allowed_ips", "too many")]
         )
-    networks = []
+    networks: list[Network] = []
     for value in allowed_ips:
         try:
-            networks.append(str(ipaddress.ip_network(value.strip(), strict=False)))
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
         except ValueError:
             raise ValidationFailed(
                 f"{value!r} is not an IP address or CIDR network.",
@@ -132,13 +173,25 @@ def checked_networks(allowed_ips: list[str] | None) -> list[str] | None:
     return networks
 
 
-def checked_rate_limit(rate_limit: tuple[int, int] | None) -> tuple[int, int] | None:
+def checked_rate_limit(
+    creator: Principal, rate_limit: tuple[int, int] | None, default: tuple[int, int]
+) -> tuple[int, int] | None:
+    """The key's own limit; a creating key's limit (its own, or the default) bounds it."""
     if rate_limit is None:
-        return None
+        return creator.rate_limit if creator.kind == "api_key" else None
     requests, per_seconds = rate_limit
     if not (1 <= requests <= 10_000_000 and 1 <= per_seconds <= 86_400):
         raise ValidationFailed(
             "rate_limit needs requests 1-10000000 and per_seconds 1-86400.",
             errors=[FieldError("rate_limit", "out of range")],
         )
+    if creator.kind == "api_key" and not _within_rate(rate_limit, creator.rate_limit or default):
+        raise Forbidden("A key cannot have a higher rate limit than the key that creates it.")
     return rate_limit
+
+
+def _within_rate(limit: tuple[int, int], bound: tuple[int, int]) -> bool:
+    """No larger burst and no faster sustained rate (compared without division)."""
+    requests, per_seconds = limit
+    most, per = bound
+    return requests <= most and requests * per <= most * per_seconds

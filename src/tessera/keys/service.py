@@ -16,6 +16,7 @@ from tessera.config import Config
 from tessera.errors import (
     Conflict,
     FieldError,
+    Forbidden,
     ImmutableField,
     NotFound,
     ValidationFailed,
@@ -172,17 +173,20 @@ class ApiKeys:
         ]
 
     def _insert(
-        self, session: Session, actor: Principal, organization_id: str, spec: KeySpec, now: datetime
+        self,
+        session: Session,
+        actor: Principal,
+        organization_id: str,
+        spec: KeySpec,
+        now: datetime,
+        rolled_from: str | None = None,
     ) -> NewKey:
+        """Every key, created or rolled, passes the same rules with the caller as creator."""
         scopes = rules.granted_scopes(self._catalog, actor, spec.scopes)
-        environment = spec.environment if spec.environment in key_format.ENVIRONMENTS else None
-        if environment is None:
-            raise ValidationFailed(
-                "environment must be live or test.",
-                errors=[FieldError("environment", "live or test")],
-            )
+        environment = rules.checked_environment(actor, spec.environment)
+        default_limit = (self._config.rate_limit.requests, self._config.rate_limit.per_seconds)
+        limit = rules.checked_rate_limit(actor, spec.rate_limit, default_limit)
         raw = key_format.generate(self._config.key_prefix, environment)
-        limit = rules.checked_rate_limit(spec.rate_limit)
         row = ApiKey(
             id=new_id("key"),
             organization_id=organization_id,
@@ -195,42 +199,43 @@ class ApiKeys:
             workspace_ids=rules.checked_workspaces(
                 session, actor, organization_id, spec.workspace_ids
             ),
-            allowed_ips=rules.checked_networks(spec.allowed_ips),
+            allowed_ips=rules.checked_networks(actor, spec.allowed_ips),
             rate_limit_requests=limit[0] if limit else None,
             rate_limit_per_seconds=limit[1] if limit else None,
             created_at=now,
             created_by=actor.id,
             owner_user_id=actor.user_id,
-            expires_at=rules.checked_expiry(self._config, spec.expires_at, now),
+            expires_at=rules.checked_expiry(self._config, actor, spec.expires_at, now),
+            rolled_from=rolled_from,
         )
         session.add(row)
         session.flush()
         return NewKey(row, raw)
 
     def _successor(self, session: Session, old: ApiKey, actor: Principal, now: datetime) -> NewKey:
-        raw = key_format.generate(self._config.key_prefix, old.environment)
-        row = ApiKey(
-            id=new_id("key"),
-            organization_id=old.organization_id,
+        """A roll is a creation by the caller with the old key's settings (SPEC section 2)."""
+        if old.inherits_creator_permissions and actor.kind != "user":
+            raise Forbidden(
+                "This key inherits its creator's permissions; only a person can roll it."
+            )
+        spec = KeySpec(
             name=old.name,
-            key_prefix=_display_prefix(raw),
-            digest=digest(raw),
-            environment=old.environment,
-            scopes=old.scopes,
-            inherits_creator_permissions=old.inherits_creator_permissions,
+            scopes=None if old.inherits_creator_permissions else list(old.scopes or ()),
             workspace_ids=old.workspace_ids,
-            allowed_ips=old.allowed_ips,
-            rate_limit_requests=old.rate_limit_requests,
-            rate_limit_per_seconds=old.rate_limit_per_seconds,
-            created_at=now,
-            created_by=actor.id,
-            owner_user_id=old.owner_user_id,
+            environment=old.environment,
             expires_at=old.expires_at,
-            rolled_from=old.id,
+            allowed_ips=old.allowed_ips,
+            rate_limit=(
+                (old.rate_limit_requests, old.rate_limit_per_seconds)
+                if old.rate_limit_requests and old.rate_limit_per_seconds
+                else None
+            ),
         )
-        session.add(row)
-        session.flush()
-        return NewKey(row, raw)
+        new = self._insert(session, actor, old.organization_id, spec, now, rolled_from=old.id)
+        if _settings(new.row) != _settings(old):
+            # The rules filled an unbounded setting with the caller's narrower own bound.
+            raise Forbidden("The caller cannot create a key with this key's settings.")
+        return new
 
     def _with_pending_use(self, row: ApiKey) -> ApiKey:
         """Show a use that is counted in memory but not yet written."""
@@ -265,6 +270,19 @@ def _find(session: Session, organization_id: str, key_id: str) -> ApiKey:
     if row is None or row.organization_id != organization_id:
         raise NotFound(f"No API key {key_id} in this organization.")
     return row
+
+
+def _settings(row: ApiKey) -> tuple[Any, ...]:
+    """What a roll must carry over unchanged."""
+    return (
+        row.environment,
+        row.inherits_creator_permissions,
+        sorted(row.scopes or ()),
+        row.workspace_ids,
+        row.allowed_ips,
+        (row.rate_limit_requests, row.rate_limit_per_seconds),
+        row.expires_at,
+    )
 
 
 def _display_prefix(raw: str) -> str:

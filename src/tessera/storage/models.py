@@ -16,8 +16,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tessera.clock import as_utc
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -27,7 +31,25 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-Timestamp = DateTime(timezone=True)
+
+class UtcTimestamp(TypeDecorator[datetime]):
+    """A point in time, always timezone-aware UTC on the way out.
+
+    SQLite keeps no zone and hands back naive datetimes; converting here, once, means no
+    caller ever compares a naive time with an aware one.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+Timestamp = UtcTimestamp()
 
 
 class Base(DeclarativeBase):

@@ -32,10 +32,6 @@ from tessera.web.deps import client_info, tessera_of
 router = APIRouter(include_in_schema=False)
 
 
-def _signed_in(request: Request) -> Visitor | None:
-    return visitor(request)
-
-
 def _redirect(path: str, set_cookie: str | None = None) -> Response:
     response = RedirectResponse(path, status_code=303)
     if set_cookie:
