@@ -1,4 +1,4 @@
-"""Health, readiness, and login's equal treatment of unknown and known emails."""
+"""Health, readiness, redirects, and login's equal treatment of unknown and known emails."""
 
 from __future__ import annotations
 
@@ -96,3 +96,27 @@ def test_login_upgrades_a_hash_made_with_weaker_parameters(
         user = session.get(User, account.user_id)
         assert user is not None and user.password_hash != weaker
         assert PasswordHasher().verify(user.password_hash, "correct horse battery")
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/login/", "/login"),
+        ("/v1/api-keys/?limit=3", "/v1/api-keys?limit=3"),
+        ("/v1/api-keys/key_a%20b%0d%0a/", "/v1/api-keys/key_a%20b%0D%0A"),
+    ],
+)
+def test_trailing_slash_redirect_never_takes_its_location_from_host(
+    client: TestClient, path: str, location: str
+) -> None:
+    """A forged Host cannot aim the slash redirect elsewhere: Location is a relative path."""
+    response = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == location
+
+
+def test_a_path_starting_with_two_slashes_is_not_redirected(client: TestClient) -> None:
+    """ "//evil.example/" would be read as another host; it is a plain 404."""
+    response = client.get("http://127.0.0.1:8000//evil.example/", follow_redirects=False)
+    assert_problem(response, 404, "not_found")
+    assert "location" not in response.headers

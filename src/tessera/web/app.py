@@ -31,6 +31,7 @@ from tessera.web.routes import (
     verify,
     workspaces,
 )
+from tessera.web.slashes import relative_slash_redirects
 
 log = logging.getLogger("tessera")
 
@@ -77,6 +78,7 @@ def create_api(tessera: Tessera) -> FastAPI:
     app.include_router(dashboard.router)
     app.add_exception_handler(SignInRequired, to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    relative_slash_redirects(app.router)
     _install_error_mapping(app)
     return app
 
