@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,8 +31,6 @@ from tessera.web.routes import (
     workspaces,
 )
 from tessera.web.slashes import relative_slash_redirects
-
-log = logging.getLogger("tessera")
 
 
 def create_app(tessera: Tessera) -> ASGIApp:
@@ -107,7 +104,8 @@ def _install_error_mapping(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"request_id": request_id(request)})
+        # The framework raises the exception again once this answer is sent; the request
+        # middleware logs it then, once, with its traceback and the request id.
         return status_problem(500, request_id(request), "An unexpected error occurred.")
 
 
