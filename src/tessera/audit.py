@@ -72,6 +72,16 @@ def record(
     return event
 
 
+def record_in_organizations(
+    session: Session, action: str, organization_ids: list[str], **fields: Any
+) -> None:
+    """An event about one person, recorded in each of their organizations so that each
+    one's log shows it; with none, once, in no organization's log."""
+    targets: list[str | None] = [*organization_ids] or [None]
+    for organization_id in targets:
+        record(session, action, organization_id=organization_id, **fields)
+
+
 def page(
     session: Session, organization_id: str, *, limit: int, cursor: str | None, action: str | None
 ) -> tuple[list[AuditEvent], str | None]:

@@ -34,6 +34,8 @@ class SessionConfig:
 class TokensConfig:
     access_ttl_seconds: int = 3600
     refresh_ttl_days: int = 30
+    # The JWKS Cache-Control max-age; a new signing key signs only once it is this old.
+    jwks_max_age_seconds: int = 300
     signing_algorithm: Literal["RS256", "ES256"] = "RS256"
 
 
@@ -241,6 +243,7 @@ def _validate(config: Config) -> None:
         "max_key_lifetime_days": config.max_key_lifetime_days >= 0,
         "tokens.access_ttl_seconds": config.tokens.access_ttl_seconds > 0,
         "tokens.refresh_ttl_days": config.tokens.refresh_ttl_days > 0,
+        "tokens.jwks_max_age_seconds": config.tokens.jwks_max_age_seconds >= 0,
         "rate_limit.requests": config.rate_limit.requests > 0,
         "rate_limit.per_seconds": config.rate_limit.per_seconds > 0,
         "session.max_age_days": config.session.max_age_days > 0,

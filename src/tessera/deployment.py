@@ -50,6 +50,7 @@ class Tessera:
             config.tokens.signing_algorithm,
             self.clock,
             config.tokens.access_ttl_seconds,
+            config.tokens.jwks_max_age_seconds,
         )
         self.tokens = UserTokens(
             config, self.db, self.clock, self.passwords, self.signing, self.catalog, self.limiter

@@ -20,6 +20,7 @@ from tessera.errors import Conflict, FieldError, Forbidden, NotFound, Validation
 from tessera.principal import ClientInfo, Principal
 from tessera.scopes import ADMIN_ROLES, ScopeCatalog
 from tessera.storage.models import Membership, User
+from tessera.tokens import refresh
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ def remove_member(
     if member.membership.role == "owner":
         _keep_an_owner(session, member.membership.organization_id)
     session.delete(member.membership)
+    # Their tokens for this organization are refused from now on, not at their expiry.
+    refresh.end_families_in(session, user_id, member.membership.organization_id, now)
     _record(
         session, "member.removed", actor, user_id, now, client, {"role": member.membership.role}
     )

@@ -123,6 +123,25 @@ def memberships(session: Session, user_id: str) -> list[tuple[Membership, Organi
     return [(m, o) for m, o in rows]
 
 
+def organization_ids(session: Session, user_id: str) -> list[str]:
+    """The organizations a user belongs to, oldest membership first."""
+    query = select(Membership.organization_id).where(Membership.user_id == user_id)
+    return list(session.scalars(query.order_by(Membership.created_at)))
+
+
+def person_by_email(session: Session, email: str) -> tuple[str | None, list[str]]:
+    """The id of the user with this email, if any, and their organizations: one query,
+    known email or not, so that the time taken tells nothing."""
+    rows = session.execute(
+        select(User.id, Membership.organization_id)
+        .outerjoin(Membership, Membership.user_id == User.id)
+        .where(User.email_key == normalize_email(email))
+        .order_by(Membership.created_at)
+    ).all()
+    user_id = rows[0][0] if rows else None
+    return user_id, [organization_id for _, organization_id in rows if organization_id]
+
+
 def membership(session: Session, user_id: str, organization_id: str) -> Membership | None:
     return session.get(Membership, (user_id, organization_id))
 

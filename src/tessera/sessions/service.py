@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from tessera import audit
+from tessera.accounts import service as accounts
 from tessera.clock import Clock, as_utc, rfc3339
 from tessera.config import SessionConfig
 from tessera.errors import NotFound
@@ -111,7 +112,8 @@ class BrowserSessions:
             if row is None or row.user_id != user_id or row.ended_at is not None:
                 raise NotFound(f"No session {session_id}.")
             row.ended_at = now
-            _audit_end(session, user_id, session_id, now, client)
+            organizations = accounts.organization_ids(session, user_id)
+            _audit_end(session, user_id, session_id, organizations, now, client)
 
     def end_all(self, user_id: str, client: ClientInfo) -> int:
         """Sign out everywhere: every session and every refresh-token family of the user."""
@@ -124,9 +126,10 @@ class BrowserSessions:
                     )
                 )
             )
+            organizations = accounts.organization_ids(session, user_id)
             for row in rows:
                 row.ended_at = now
-                _audit_end(session, user_id, row.id, now, client)
+                _audit_end(session, user_id, row.id, organizations, now, client)
             session.execute(
                 update(RefreshTokenFamily)
                 .where(
@@ -146,13 +149,19 @@ def _alive(row: BrowserSession, now: datetime) -> bool:
 
 
 def _audit_end(
-    session: Any, user_id: str, session_id: str, now: datetime, client: ClientInfo
+    session: Any,
+    user_id: str,
+    session_id: str,
+    organizations: list[str],
+    now: datetime,
+    client: ClientInfo,
 ) -> None:
-    audit.record(
+    """In each organization of the person: the session could act in every one of them."""
+    audit.record_in_organizations(
         session,
         "session.ended",
+        organizations,
         now=now,
-        organization_id=None,
         actor=("user", user_id),
         target=("session", session_id),
         client=client,

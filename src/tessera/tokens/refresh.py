@@ -83,6 +83,19 @@ def revoke_family(session: Session, family_id: str, now: datetime) -> None:
     )
 
 
+def end_families_in(session: Session, user_id: str, organization_id: str, now: datetime) -> None:
+    """End every family of ``user_id`` bound to ``organization_id`` (they left it)."""
+    session.execute(
+        update(RefreshTokenFamily)
+        .where(
+            RefreshTokenFamily.user_id == user_id,
+            RefreshTokenFamily.organization_id == organization_id,
+            RefreshTokenFamily.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+
+
 def family_of(session: Session, raw_token: str) -> RefreshTokenFamily | None:
     token = session.query(RefreshToken).filter_by(digest=digest(raw_token)).one_or_none()
     return session.get(RefreshTokenFamily, token.family_id) if token else None

@@ -213,12 +213,16 @@ class UserTokens:
     ) -> None:
         for key, quota in throttles:
             self._limiter.hit(key, quota)
-        audit.record(
+        # Every organization of the person sees it: the failed credentials would have opened
+        # each of them. An unknown email is recorded in no organization's log.
+        user_id, organizations = accounts.person_by_email(session, email)
+        audit.record_in_organizations(
             session,
             "user.login_failed",
+            organizations,
             now=self._clock.now(),
-            organization_id=None,
             actor=("system", None),
+            target=("user", user_id) if user_id else None,
             client=client,
             details={"email": email[:320]} if accounts.EMAIL_PATTERN.match(email) else {},
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -31,8 +30,7 @@ from tessera.web.routes import (
     verify,
     workspaces,
 )
-
-log = logging.getLogger("tessera")
+from tessera.web.slashes import relative_slash_redirects
 
 
 def create_app(tessera: Tessera) -> ASGIApp:
@@ -77,6 +75,7 @@ def create_api(tessera: Tessera) -> FastAPI:
     app.include_router(dashboard.router)
     app.add_exception_handler(SignInRequired, to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    relative_slash_redirects(app.router)
     _install_error_mapping(app)
     return app
 
@@ -105,7 +104,8 @@ def _install_error_mapping(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"request_id": request_id(request)})
+        # The framework raises the exception again once this answer is sent; the request
+        # middleware logs it then, once, with its traceback and the request id.
         return status_problem(500, request_id(request), "An unexpected error occurred.")
 
 

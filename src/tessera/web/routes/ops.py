@@ -29,5 +29,8 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/.well-known/jwks.json")
 def jwks(request: Request) -> JSONResponse:
-    keys: dict[str, Any] = tessera_of(request).signing.jwks()
-    return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
+    """The published signing keys, read from the database: a new key is listed at once."""
+    tessera = tessera_of(request)
+    keys: dict[str, Any] = tessera.signing.jwks()
+    max_age = tessera.config.tokens.jwks_max_age_seconds
+    return JSONResponse(keys, headers={"Cache-Control": f"public, max-age={max_age}"})
