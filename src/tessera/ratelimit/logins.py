@@ -22,6 +22,8 @@ shares its counters.
 
 from __future__ import annotations
 
+import math
+
 from tessera.config import RateLimitConfig
 from tessera.errors import RateLimited
 from tessera.ratelimit.gcra import Quota, RateLimitDecision
@@ -46,7 +48,7 @@ class LoginThrottle:
         if not pair.allowed:
             raise RateLimited(REFUSAL, retry_after=pair.retry_after)
         if _has_failures(pair) and self._under_attack(email, ip):
-            raise RateLimited(REFUSAL, retry_after=pair.reset_seconds)
+            raise RateLimited(REFUSAL, retry_after=_until_clear(pair, self._pair))
 
     def failed(self, email: str, ip: str | None) -> None:
         self._limiter.hit(pair_key(email, ip), self._pair)
@@ -64,8 +66,16 @@ class LoginThrottle:
         return ip is not None and not self._limiter.peek(failure_key(ip), self._address).allowed
 
 
-def _has_failures(decision: RateLimitDecision) -> bool:
-    return decision.remaining < decision.limit
+# A peek answers as if one more failure were counted: its figures include that one.
+
+
+def _has_failures(peeked: RateLimitDecision) -> bool:
+    return peeked.remaining < peeked.limit - 1
+
+
+def _until_clear(peeked: RateLimitDecision, quota: Quota) -> int:
+    """Seconds until the pair has no failure on record."""
+    return math.ceil(peeked.reset_seconds - quota.emission_interval)
 
 
 def pair_key(email: str, ip: str | None) -> str:
