@@ -127,3 +127,14 @@ def test_secret_key_is_generated_once_with_0600(tmp_path: Path) -> None:
     path = tmp_path / "data" / "tessera.secret"
     assert first == second and len(first) >= 48
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_no_proxy_is_trusted_by_default() -> None:
+    """trusted_proxies is empty unless configured: loopback is a client like any other."""
+    assert load_config(environ={}).trusted_proxies == []
+
+
+def test_a_trusted_proxy_that_is_not_a_cidr_stops_the_start() -> None:
+    """A typo in trusted_proxies is a ConfigError naming it, not a 500 at the first request."""
+    with pytest.raises(ConfigError, match=r"trusted_proxies\[1\]"):
+        load_config(environ={}, overrides={"trusted_proxies": ["10.0.0.0/8", "localhost"]})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tessera.accounts.hashing_pool import HashingPool, default_workers
 from tessera.accounts.passwords import Passwords
 from tessera.authn import Credentials
 from tessera.clock import Clock, SystemClock
@@ -41,7 +42,13 @@ class Tessera:
         self.db = Database(config.database_url)
         self.secret_key = resolve_secret_key(config, config_dir=config_dir)
         self.catalog = ScopeCatalog(config)
-        self.passwords = Passwords(config.password_profile)
+        self.passwords = Passwords(
+            config.password_profile,
+            HashingPool(
+                config.password_hashing_workers or default_workers(),
+                config.password_hashing_queue,
+            ),
+        )
         self.limiter: RateLimiter = limiter or _limiter(config, self.clock)
         self.rate_limits = RateLimits(config, self.limiter)
         self.signing = SigningKeys(

@@ -6,14 +6,17 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from tessera import audit
 from tessera.accounts import members as membership
 from tessera.accounts import service as accounts
+from tessera.deployment import Tessera
 from tessera.errors import Forbidden, RateLimited, TesseraError, Unauthorized
 from tessera.keys.records import key_resource
 from tessera.keys.rules import KeySpec
+from tessera.principal import ClientInfo
 from tessera.scopes import ADMIN_ROLES
 from tessera.sessions.service import session_resource
 from tessera.web.cookies import check_same_origin, clear_cookie_header, set_cookie_header
@@ -58,7 +61,10 @@ async def login(request: Request) -> Response:
     tessera = tessera_of(request)
     try:
         check_same_origin(request, tessera)
-        user = tessera.tokens.check_password(email, password, client_info(request))
+        # Off the event loop: hashing takes a slot of the bounded pool and may wait for one.
+        user = await run_in_threadpool(
+            tessera.tokens.check_password, email, password, client_info(request)
+        )
     except (Unauthorized, RateLimited, Forbidden) as refused:
         open_signup = tessera.config.signup == "open"
         return render(
@@ -91,25 +97,29 @@ async def signup(request: Request) -> Response:
         check_same_origin(request, tessera)
         if tessera.config.signup != "open":
             raise Forbidden("Sign-up is closed.")
-        with tessera.db.session() as session:
-            account = accounts.sign_up(
-                session, tessera.passwords, now=tessera.clock.now(), **fields
-            )
-            audit.record(
-                session,
-                "user.signed_up",
-                now=tessera.clock.now(),
-                organization_id=account.organization.id,
-                actor=("user", account.user.id),
-                target=("user", account.user.id),
-                client=client_info(request),
-            )
+        # Off the event loop: hashing takes a slot of the bounded pool and may wait for one.
+        user_id = await run_in_threadpool(_sign_up, tessera, fields, client_info(request))
     except TesseraError as refused:
         return render(
             request, "signup.html", status=refused.status, error=refused.detail, form=fields
         )
-    _, raw = tessera.sessions.start(account.user.id, client_info(request))
+    _, raw = tessera.sessions.start(user_id, client_info(request))
     return _redirect("/settings/api-keys", set_cookie_header(tessera, raw))
+
+
+def _sign_up(tessera: Tessera, fields: dict[str, str], client: ClientInfo) -> str:
+    with tessera.db.session() as session:
+        account = accounts.sign_up(session, tessera.passwords, now=tessera.clock.now(), **fields)
+        audit.record(
+            session,
+            "user.signed_up",
+            now=tessera.clock.now(),
+            organization_id=account.organization.id,
+            actor=("user", account.user.id),
+            target=("user", account.user.id),
+            client=client,
+        )
+        return account.user.id
 
 
 @router.post("/logout")

@@ -14,9 +14,10 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tessera.errors import InsufficientScope, RateLimited, Unauthorized
-from tessera.principal import Principal
+from tessera.principal import ClientInfo, Principal
 from tessera.storage.db import DatabaseNeeded
-from tessera.web.deps import identify, tessera_of
+from tessera.web.clientip import forwarded_client_ip
+from tessera.web.deps import client_info, identify, tessera_of
 from tessera.web.problems import problem_response
 
 PATH = "/v1/forward-auth"
@@ -61,20 +62,39 @@ def decide(request: Request, *, allow_database: bool) -> Response:
 
 def _authorize(request: Request, allow_database: bool) -> Principal:
     tessera = tessera_of(request)
-    token = request.headers.get("x-tessera-service-token")
-    if not token or not token.startswith("svc_"):
-        raise Unauthorized("The proxy must send a service token in X-Tessera-Service-Token.")
-    tessera.service_tokens.authenticate(token, allow_database=allow_database)
+    _authenticate_proxy(request, allow_database)
     method = request.headers.get("x-original-method") or request.headers.get("x-forwarded-method")
     uri = request.headers.get("x-original-uri") or request.headers.get("x-forwarded-uri")
     if not method or not uri:
         raise Unauthorized("The proxy must send the original method and URI.")
     required = tessera.routes.required_scopes(method, uri)
-    principal = identify(request, allow_database=allow_database)
+    # The proxy has proved who it is, so the client it names is the client (SPEC section 5).
+    client = ClientInfo(
+        ip=forwarded_client_ip(request, tessera.config.trusted_proxies),
+        user_agent=request.headers.get("user-agent"),
+    )
+    principal = identify(request, allow_database=allow_database, client=client)
     missing = principal.has_scopes(required)
     if missing:
         raise InsufficientScope(missing)
     return principal
+
+
+def _authenticate_proxy(request: Request, allow_database: bool) -> None:
+    """The caller's service token; a wrong one counts against the caller's own address."""
+    token = request.headers.get("x-tessera-service-token")
+    if not token:
+        raise Unauthorized("The proxy must send a service token in X-Tessera-Service-Token.")
+    tessera = tessera_of(request)
+    try:
+        if not token.startswith("svc_"):
+            raise Unauthorized("The service token in X-Tessera-Service-Token is not valid.")
+        tessera.service_tokens.authenticate(token, allow_database=allow_database)
+    except Unauthorized:
+        if not allow_database and not tessera.rate_limits.in_process:
+            raise DatabaseNeeded from None  # counting waits on Redis: not on the event loop
+        tessera.rate_limits.count_failure(client_info(request).ip)
+        raise
 
 
 def identity_headers(principal: Principal) -> dict[str, str]:

@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -23,6 +24,7 @@ from tessera.deployment import Tessera
 from tessera.errors import FieldError, Forbidden, InvalidRequest, Unauthorized, ValidationFailed
 from tessera.keys.verify import Verdict
 from tessera.storage.db import DatabaseNeeded
+from tessera.web.clientip import client_ip
 from tessera.web.deps import tessera_of
 
 PATH = "/v1/keys/verify"
@@ -78,9 +80,9 @@ async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
     token = _bearer(scope)
     body = _parse(raw_body)
     try:  # from the caches, on the event loop
-        verdict = _verify(tessera, token, body, allow_database=False)
+        verdict = _verify(tessera, scope, token, body, allow_database=False)
     except DatabaseNeeded:  # a cache missed: ask the database from a worker thread
-        verdict = await run_in_threadpool(_verify, tessera, token, body, True)
+        verdict = await run_in_threadpool(_verify, tessera, scope, token, body, True)
     return orjson.dumps(verdict_body(verdict))
 
 
@@ -98,14 +100,16 @@ class _JsonResponse(Response):
         await send({"type": "http.response.body", "body": self.payload})
 
 
-def _verify(tessera: Tessera, token: str | None, body: VerifyBody, allow_database: bool) -> Verdict:
+def _verify(
+    tessera: Tessera, scope: Scope, token: str | None, body: VerifyBody, allow_database: bool
+) -> Verdict:
     if token is None:
         raise Unauthorized(
             "The verification API needs a service token.", credential_presented=False
         )
     if not token.startswith("svc_"):
         raise Forbidden("The verification API accepts only service tokens.")
-    tessera.service_tokens.authenticate(token, allow_database=allow_database)
+    _authenticate_caller(tessera, scope, token, allow_database)
     return tessera.key_verifier.verify(
         body.key,
         required_scopes=tuple(body.required_scopes),
@@ -115,6 +119,18 @@ def _verify(tessera: Tessera, token: str | None, body: VerifyBody, allow_databas
         allow_database=allow_database,
         uses=body.uses,
     )
+
+
+def _authenticate_caller(tessera: Tessera, scope: Scope, token: str, allow_database: bool) -> None:
+    """The caller's service token; a wrong one counts against the caller's address, and past
+    ``failures_per_ip`` the answer is ``429``. Wrong tokens are never cached, so this runs in
+    a worker thread by then."""
+    try:
+        tessera.service_tokens.authenticate(token, allow_database=allow_database)
+    except Unauthorized:
+        caller = client_ip(HTTPConnection(scope), tessera.config.trusted_proxies)
+        tessera.rate_limits.count_failure(caller)
+        raise
 
 
 async def _read_body(receive: Receive) -> bytes:
