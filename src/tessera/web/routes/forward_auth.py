@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tessera.errors import InsufficientScope, RateLimited, Unauthorized
+from tessera.errors import InsufficientScope, TesseraError, Unauthorized
 from tessera.principal import Principal
 from tessera.storage.db import DatabaseNeeded
 from tessera.web.deps import identify, tessera_of
@@ -25,11 +25,11 @@ router = APIRouter(tags=["forward auth"])
 
 @router.get(PATH)
 def forward_auth(request: Request) -> Response:
-    """200 with the caller's identity in headers, or 401 / 403 / 429 with the error body.
+    """200 with the caller's identity in headers, or 400 / 401 / 403 / 429 with the error body.
 
     nginx's ``auth_request`` turns any answer but 2xx, 401 and 403 into a 500, so when the proxy
-    says it is nginx (``X-Tessera-Proxy: nginx``) a 429 is sent as 403 with
-    ``X-Tessera-Status: 429``, which the example configuration turns back into a 429.
+    says it is nginx (``X-Tessera-Proxy: nginx``) a 400, 429 or 503 is sent as 403 with
+    ``X-Tessera-Status``, which the example configuration turns back into the original status.
     """
     return decide(request, allow_database=True)
 
@@ -46,14 +46,20 @@ class ForwardAuthEndpoint:
         await response(scope, receive, send)
 
 
+# The statuses nginx's auth_request passes on; any other would reach the client as a 500.
+NGINX_STATUSES = {401, 403}
+
+
 def decide(request: Request, *, allow_database: bool) -> Response:
     try:
         principal = _authorize(request, allow_database)
-    except RateLimited as refused:
-        if request.headers.get("x-tessera-proxy", "").lower() != "nginx":
+    except TesseraError as refused:
+        nginx = request.headers.get("x-tessera-proxy", "").lower() == "nginx"
+        if not nginx or refused.status in NGINX_STATUSES:
             raise
         request_id = request.scope.get("state", {}).get("request_id")
-        response = problem_response(refused, request_id, {"X-Tessera-Status": "429"})
+        headers = {"X-Tessera-Status": str(refused.status)}
+        response = problem_response(refused, request_id, headers)
         response.status_code = 403
         return response
     return Response(status_code=200, headers=identity_headers(principal))
