@@ -239,6 +239,27 @@ def test_route_patterns_are_compared_without_regard_to_case(
     assert_problem(_ask(client, tessera, "GET", "/v1/contacts", **key), 403, "forbidden")
 
 
+def test_the_200_answer_is_json_saying_what_the_headers_say(
+    client: TestClient, tessera: Tessera
+) -> None:
+    """The 200 carries a JSON body with the identity of the headers and no secret."""
+    account = sign_up(client)
+    workspace = client.get("/v1/workspaces", headers=account.headers).json()["data"][0]["id"]
+    key = create_key(client, account, scopes=["contacts:read"], workspace_ids=[workspace])
+    response = _ask(client, tessera, "GET", "/v1/contacts", **{"X-API-Key": key["key"]})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "principal": response.headers["X-Tessera-Principal"],
+        "kind": "api_key",
+        "organization_id": response.headers["X-Tessera-Organization-Id"],
+        "scopes": response.headers["X-Tessera-Scopes"].split(),
+        "workspace_id": response.headers["X-Tessera-Workspace-Id"],
+        "environment": response.headers["X-Tessera-Environment"],
+    }
+    assert key["key"] not in response.text
+
+
 def test_nginx_gets_a_503_as_403_with_status_503(database_url: str, clock: ManualClock) -> None:
     """With Redis down and on_redis_error = "refuse", nginx gets 403 and X-Tessera-Status: 503."""
     dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)

@@ -8,6 +8,9 @@ the OpenAPI description.
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -25,11 +28,14 @@ router = APIRouter(tags=["forward auth"])
 
 @router.get(PATH)
 def forward_auth(request: Request) -> Response:
-    """200 with the caller's identity in headers, or 400 / 401 / 403 / 429 with the error body.
+    """200 with the caller's identity in headers and a JSON body, or 400 / 401 / 403 / 429
+    with the error body.
 
-    nginx's ``auth_request`` turns any answer but 2xx, 401 and 403 into a 500, so when the proxy
-    says it is nginx (``X-Tessera-Proxy: nginx``) a 400, 429 or 503 is sent as 403 with
-    ``X-Tessera-Status``, which the example configuration turns back into the original status.
+    The body of a 200 says what the headers say: ``principal``, ``kind``, ``organization_id``,
+    ``scopes``, ``workspace_id`` and ``environment``. nginx's ``auth_request`` turns any
+    answer but 2xx, 401 and 403 into a 500, so when the proxy says it is nginx
+    (``X-Tessera-Proxy: nginx``) a 400, 429 or 503 is sent as 403 with ``X-Tessera-Status``,
+    which the example configuration turns back into the original status.
     """
     return decide(request, allow_database=True)
 
@@ -62,7 +68,8 @@ def decide(request: Request, *, allow_database: bool) -> Response:
         response = problem_response(refused, request_id, headers)
         response.status_code = 403
         return response
-    return Response(status_code=200, headers=identity_headers(principal))
+    body = orjson.dumps(identity_body(principal))
+    return Response(body, media_type="application/json", headers=identity_headers(principal))
 
 
 def _authorize(request: Request, allow_database: bool) -> Principal:
@@ -81,6 +88,18 @@ def _authorize(request: Request, allow_database: bool) -> Principal:
     if missing:
         raise InsufficientScope(missing)
     return principal
+
+
+def identity_body(principal: Principal) -> dict[str, Any]:
+    """Who the caller is, as the identity headers say it; never a secret."""
+    return {
+        "principal": principal.id,
+        "kind": principal.kind,
+        "organization_id": principal.organization_id,
+        "scopes": sorted(principal.scopes),
+        "workspace_id": principal.workspace_id,
+        "environment": principal.environment,
+    }
 
 
 def identity_headers(principal: Principal) -> dict[str, str]:
