@@ -24,7 +24,7 @@ from tessera.web.app import create_app
 from tests.fixtures import make_config
 from tests.helpers import assert_problem, create_key, service_token, sign_up
 from tests.provisioning import new_key, new_owner
-from tests.test_request_path import spelling
+from tests.spellings import spelling
 
 ROUTES = {
     "route": [

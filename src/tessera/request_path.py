@@ -30,28 +30,23 @@ from tessera.errors import InvalidRequest
 _RAW_PATH = re.compile(r"/[!-\[\]-~]*")
 _INVALID_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _AMBIGUOUS_DECODED = re.compile(r"[/\\;\x00-\x1f\x7f]|%[0-9A-Fa-f]{2}")
-_DOT_SEGMENTS = {".", ".."}
+_EMPTY_OR_DOT = {"", ".", ".."}
 
 
 def normalize_path(uri: str) -> str:
     """The path of ``uri`` in canonical form; :class:`InvalidRequest` when it is ambiguous."""
-    raw_segments = _raw_path(uri).split("/")[1:]
-    segments = [_decode(segment) for segment in raw_segments]
-    resolved: list[str] = []
-    for segment in segments:
-        if segment == "..":
-            if resolved:
-                resolved.pop()
-        elif segment and segment != ".":
-            resolved.append(segment)
-    trailing_slash = resolved and (segments[-1] == "" or segments[-1] in _DOT_SEGMENTS)
-    path = "/" + "/".join(resolved) + ("/" if trailing_slash else "")
-    return path.casefold()
+    raw = _raw_path(uri)
+    if "%" not in raw and "//" not in raw and "/." not in raw:
+        return raw.casefold()  # most requests: canonical already, but for the case
+    segments = [_decode(segment) for segment in raw.split("/")[1:]]
+    resolved = _without_dot_segments(segments)
+    trailing_slash = bool(resolved) and segments[-1] in _EMPTY_OR_DOT
+    return ("/" + "/".join(resolved) + ("/" if trailing_slash else "")).casefold()
 
 
 def _raw_path(uri: str) -> str:
     """The path of an origin-form request target, as sent: before its query or fragment."""
-    path = re.split(r"[?#]", uri, maxsplit=1)[0]
+    path = uri.partition("?")[0].partition("#")[0]
     if ";" in path:
         raise InvalidRequest("The request path contains a ';', which servers read differently.")
     if not _RAW_PATH.fullmatch(path):
@@ -59,6 +54,18 @@ def _raw_path(uri: str) -> str:
             "The request path must start with '/' and hold only printable ASCII, with no backslash."
         )
     return path
+
+
+def _without_dot_segments(segments: list[str]) -> list[str]:
+    """RFC 3986 section 5.2.4 on decoded segments, empty ones (repeated slashes) dropped too."""
+    resolved: list[str] = []
+    for segment in segments:
+        if segment == "..":
+            if resolved:
+                resolved.pop()
+        elif segment not in _EMPTY_OR_DOT:
+            resolved.append(segment)
+    return resolved
 
 
 def _decode(segment: str) -> str:
