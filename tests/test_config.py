@@ -107,6 +107,16 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, named: str) -> None:
         load_config(_write(tmp_path, text), environ={})
 
 
+@pytest.mark.parametrize(
+    "path", ["/v1%2Fcontacts", "/v1/contacts?limit=5", "v1/contacts*", "/v1\\contacts"]
+)
+def test_a_route_path_no_request_could_match_names_the_route(tmp_path: Path, path: str) -> None:
+    """A [[route]] path with a query, an ambiguous spelling or no leading '/' stops the start."""
+    text = f"[[route]]\npath = '{path}'\nscopes = []\n"
+    with pytest.raises(ConfigError, match=r"route\[0\]\.path"):
+        load_config(_write(tmp_path, text), environ={})
+
+
 def test_invalid_toml_is_a_clear_error(tmp_path: Path) -> None:
     """A syntax error names the file."""
     with pytest.raises(ConfigError, match="not valid TOML"):

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from tessera.errors import ConfigError
+from tessera.errors import ConfigError, InvalidRequest
+from tessera.request_path import route_pattern
 
 SCOPE_PATTERN = re.compile(r"^[a-z0-9_-]+:[a-z0-9_-]+$")
 KEY_PREFIX_PATTERN = re.compile(r"^[a-z0-9]{2,10}$")
@@ -253,6 +254,11 @@ def _validate(config: Config) -> None:
             raise ConfigError(
                 f"config key 'trusted_proxies[{index}]': {cidr!r} is not an address or CIDR"
             ) from None
+    for index, route in enumerate(config.route):
+        try:
+            route_pattern(route.path)
+        except InvalidRequest as exc:
+            raise ConfigError(f"config key 'route[{index}].path': {exc.detail}") from None
     positive = {
         "max_key_lifetime_days": config.max_key_lifetime_days >= 0,
         "password_hashing_workers": config.password_hashing_workers >= 0,

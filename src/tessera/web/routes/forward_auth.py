@@ -8,12 +8,15 @@ the OpenAPI description.
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tessera.errors import InsufficientScope, RateLimited, Unauthorized
+from tessera.errors import InsufficientScope, TesseraError, Unauthorized
 from tessera.principal import ClientInfo, Principal
 from tessera.storage.db import DatabaseNeeded
 from tessera.web.clientip import forwarded_client_ip
@@ -26,11 +29,14 @@ router = APIRouter(tags=["forward auth"])
 
 @router.get(PATH)
 def forward_auth(request: Request) -> Response:
-    """200 with the caller's identity in headers, or 401 / 403 / 429 with the error body.
+    """200 with the caller's identity in headers and a JSON body, or 400 / 401 / 403 / 429
+    with the error body.
 
-    nginx's ``auth_request`` turns any answer but 2xx, 401 and 403 into a 500, so when the proxy
-    says it is nginx (``X-Tessera-Proxy: nginx``) a 429 is sent as 403 with
-    ``X-Tessera-Status: 429``, which the example configuration turns back into a 429.
+    The body of a 200 says what the headers say: ``principal``, ``kind``, ``organization_id``,
+    ``scopes``, ``workspace_id`` and ``environment``. nginx's ``auth_request`` turns any
+    answer but 2xx, 401 and 403 into a 500, so when the proxy says it is nginx
+    (``X-Tessera-Proxy: nginx``) a 400, 429 or 503 is sent as 403 with ``X-Tessera-Status``,
+    which the example configuration turns back into the original status.
     """
     return decide(request, allow_database=True)
 
@@ -47,17 +53,24 @@ class ForwardAuthEndpoint:
         await response(scope, receive, send)
 
 
+# The statuses nginx's auth_request passes on; any other would reach the client as a 500.
+NGINX_STATUSES = {401, 403}
+
+
 def decide(request: Request, *, allow_database: bool) -> Response:
     try:
         principal = _authorize(request, allow_database)
-    except RateLimited as refused:
-        if request.headers.get("x-tessera-proxy", "").lower() != "nginx":
+    except TesseraError as refused:
+        nginx = request.headers.get("x-tessera-proxy", "").lower() == "nginx"
+        if not nginx or refused.status in NGINX_STATUSES:
             raise
         request_id = request.scope.get("state", {}).get("request_id")
-        response = problem_response(refused, request_id, {"X-Tessera-Status": "429"})
+        headers = {"X-Tessera-Status": str(refused.status)}
+        response = problem_response(refused, request_id, headers)
         response.status_code = 403
         return response
-    return Response(status_code=200, headers=identity_headers(principal))
+    body = orjson.dumps(identity_body(principal))
+    return Response(body, media_type="application/json", headers=identity_headers(principal))
 
 
 def _authorize(request: Request, allow_database: bool) -> Principal:
@@ -95,6 +108,18 @@ def _authenticate_proxy(request: Request, allow_database: bool) -> None:
             raise DatabaseNeeded from None  # counting waits on Redis: not on the event loop
         tessera.rate_limits.count_failure(client_info(request).ip)
         raise
+
+
+def identity_body(principal: Principal) -> dict[str, Any]:
+    """Who the caller is, as the identity headers say it; never a secret."""
+    return {
+        "principal": principal.id,
+        "kind": principal.kind,
+        "organization_id": principal.organization_id,
+        "scopes": sorted(principal.scopes),
+        "workspace_id": principal.workspace_id,
+        "environment": principal.environment,
+    }
 
 
 def identity_headers(principal: Principal) -> dict[str, str]:
