@@ -5,12 +5,19 @@ The walks read the application's own route table, so a route added later is walk
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
 from tessera.accounts import service as accounts
 from tessera.accounts import workspaces
 from tessera.deployment import Tessera
 from tessera.errors import ValidationFailed
+from tessera.logs import JsonFormatter
+from tessera.web.app import create_app
 from tests.helpers import PASSWORD
 
 EMAIL_TOO_LONG = "e" * 64 + "@" + "d" * 186 + ".com"
@@ -38,3 +45,22 @@ def test_the_services_refuse_what_the_edge_refuses(tessera: Tessera) -> None:
             case(session)
     with tessera.db.read() as session:
         assert accounts.find_user_by_email(session, "ada\x00@example.com") is None
+
+
+def test_a_database_error_is_logged_without_its_parameters(
+    tessera: Tessera, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed statement's log line names the statement, never the values it was given."""
+    canary = "canary-5f3e0b1d@example.com"
+
+    def failing_lookup(session: Session, email: str) -> None:
+        session.execute(text("SELECT id FROM no_such_table WHERE email = :email"), {"email": email})
+
+    monkeypatch.setattr(accounts, "find_user_by_email", failing_lookup)
+    client = TestClient(create_app(tessera), raise_server_exceptions=False)
+    with caplog.at_level(logging.ERROR, logger="tessera"):
+        response = client.post("/v1/auth/token", json={"email": canary, "password": PASSWORD})
+    assert response.status_code == 500
+    lines = [JsonFormatter().format(record) for record in caplog.records]
+    assert any("no_such_table" in line for line in lines), lines
+    assert not any(canary in line for line in lines)
