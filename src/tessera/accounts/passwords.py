@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from tessera.accounts.hashing_pool import HashingPool, default_workers
 from tessera.errors import FieldError, RateLimited, ValidationFailed
+from tessera.text import check_clean
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
@@ -54,6 +55,7 @@ class Passwords:
 
 
 def check_strength(password: str) -> None:
+    check_clean(password, "password")
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
             f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.",

@@ -15,6 +15,13 @@ from tessera.clock import rfc3339
 from tessera.errors import EmailTaken, FieldError, Unauthorized, ValidationFailed
 from tessera.ids import new_id
 from tessera.storage.models import Membership, Organization, User, Workspace
+from tessera.text import (
+    EMAIL_MAX_LENGTH,
+    PERSON_NAME_MAX_LENGTH,
+    check_clean,
+    checked_name,
+    is_clean,
+)
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
@@ -31,15 +38,25 @@ def normalize_email(email: str) -> str:
 
 
 def check_email(email: str) -> str:
-    cleaned = email.strip()
-    if len(cleaned) > 320 or not EMAIL_PATTERN.match(cleaned):
+    cleaned = check_clean(email.strip(), "email")
+    if len(cleaned) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.match(cleaned):
         raise ValidationFailed(
             "The email address is not valid.", errors=[FieldError("email", "not an email address")]
         )
     return cleaned
 
 
+def check_person_name(name: str, email: str) -> str:
+    """The name given, or the email's local part when none is (the sign-up form's name is
+    optional)."""
+    if not name.strip():
+        return email.split("@")[0]
+    return checked_name(name, most=PERSON_NAME_MAX_LENGTH)
+
+
 def find_user_by_email(session: Session, email: str) -> User | None:
+    if not is_clean(email):  # no account has such an email, and PostgreSQL refuses a NUL
+        return None
     return session.scalars(select(User).where(User.email_key == normalize_email(email))).first()
 
 
@@ -53,7 +70,7 @@ def create_user(
         id=new_id("usr"),
         email=email,
         email_key=normalize_email(email),
-        name=name.strip() or email.split("@")[0],
+        name=check_person_name(name, email),
         password_hash=passwords.hash(password),
         created_at=now,
     )
@@ -66,7 +83,8 @@ def create_organization(
     session: Session, name: str, now: datetime
 ) -> tuple[Organization, Workspace]:
     """A new organization with its ``Default`` workspace."""
-    organization = Organization(id=new_id("org"), name=name.strip(), created_at=now)
+    name = checked_name(name, "organization_name")
+    organization = Organization(id=new_id("org"), name=name, created_at=now)
     session.add(organization)
     workspace = Workspace(
         id=new_id("ws"), organization_id=organization.id, name="Default", created_at=now

@@ -12,6 +12,7 @@ from tessera.clock import rfc3339
 from tessera.errors import NotFound
 from tessera.ids import new_id
 from tessera.storage.models import Workspace
+from tessera.text import checked_name
 
 
 def list_workspaces(session: Session, organization_id: str) -> list[Workspace]:
@@ -32,11 +33,15 @@ def get_workspace(session: Session, organization_id: str, workspace_id: str) -> 
 
 def create_workspace(session: Session, organization_id: str, name: str, now: datetime) -> Workspace:
     workspace = Workspace(
-        id=new_id("ws"), organization_id=organization_id, name=name, created_at=now
+        id=new_id("ws"), organization_id=organization_id, name=checked_name(name), created_at=now
     )
     session.add(workspace)
     session.flush()
     return workspace
+
+
+def rename_workspace(workspace: Workspace, name: str) -> None:
+    workspace.name = checked_name(name)
 
 
 def existing_ids(session: Session, organization_id: str, ids: list[str]) -> set[str]:

@@ -1,5 +1,6 @@
-"""Pure ASGI middleware: request ids, one log line per request, the 1 MiB body cap, and the
-last word on unexpected exceptions (logged once with their traceback, answered with a 500).
+"""Pure ASGI middleware: request ids, one log line per request, the 1 MiB body cap, the
+refusal of a NUL or a lone surrogate in the path or query (``web/inputs.py``), and the last
+word on unexpected exceptions (logged once with their traceback, answered with a 500).
 
 Written against the raw ASGI interface rather than ``BaseHTTPMiddleware`` because it sits on
 the verification hot path, where every layer's cost counts.
@@ -18,7 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera.ratelimit.headers import rate_limit_headers
-from tessera.web.problems import status_problem
+from tessera.web.inputs import refusal
+from tessera.web.problems import problem_response, status_problem
 
 MAX_BODY_BYTES = 1024 * 1024
 access_log = logging.getLogger("tessera.access")
@@ -71,8 +73,11 @@ class RequestContextMiddleware:
             await send(message)
 
         declared = _declared_length(scope)
+        refused = refusal(scope)
         try:
-            if declared is not None and declared > MAX_BODY_BYTES:
+            if refused is not None:
+                await problem_response(refused, request_id)(scope, receive, send_with_id)
+            elif declared is not None and declared > MAX_BODY_BYTES:
                 await _too_large(request_id)(scope, receive, send_with_id)
             elif declared is not None:  # the server reads exactly the declared length
                 await self.app(scope, receive, send_with_id)

@@ -6,24 +6,25 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tessera.keys.records import key_resource
 from tessera.keys.rules import KeySpec
 from tessera.keys.service import NewKey
 from tessera.principal import Principal
 from tessera.web.deps import client_info, requires, tessera_of
+from tessera.web.inputs import ApiBody, Name
 
 router = APIRouter(prefix="/v1/api-keys", tags=["API keys"])
 
 
-class RateLimitBody(BaseModel):
+class RateLimitBody(ApiBody):
     requests: int
     per_seconds: int
 
 
-class CreateKeyBody(BaseModel):
-    name: str = Field(max_length=1000)
+class CreateKeyBody(ApiBody):
+    name: Name
     scopes: list[str] | None = Field(default=None, max_length=500)
     workspace_ids: list[str] | None = Field(default=None, max_length=500)
     environment: str = "live"
@@ -44,7 +45,19 @@ class CreateKeyBody(BaseModel):
         )
 
 
-class RollBody(BaseModel):
+class UpdateKeyBody(ApiBody):
+    """Only ``name`` may change. The fields that never change are taken in, so that the
+    service can answer ``immutable_field`` for them rather than call them unknown."""
+
+    name: Name | None = None
+    scopes: Any = None
+    workspace_ids: Any = None
+    environment: Any = None
+    allowed_ips: Any = None
+    rate_limit: Any = None
+
+
+class RollBody(ApiBody):
     expires_old_in_seconds: int = 0
 
 
@@ -93,12 +106,13 @@ def get_key(
 @router.patch("/{key_id}")
 def update_key(
     key_id: str,
-    body: dict[str, Any],
+    body: UpdateKeyBody,
     request: Request,
     principal: Principal = Depends(requires("api_keys:write")),
 ) -> dict[str, Any]:
     tessera = tessera_of(request)
-    row = tessera.api_keys.update(principal, key_id, body, client_info(request))
+    changes = body.model_dump(exclude_unset=True)
+    row = tessera.api_keys.update(principal, key_id, changes, client_info(request))
     return key_resource(row, tessera.clock.now())
 
 

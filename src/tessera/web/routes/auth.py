@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.responses import Response
 
 from tessera import audit
 from tessera.accounts import service as accounts
+from tessera.accounts.passwords import MAX_PASSWORD_LENGTH
 from tessera.errors import Forbidden, InvalidRequest, Unauthorized
 from tessera.principal import Principal
 from tessera.storage.models import User
@@ -20,25 +21,26 @@ from tessera.web.cookies import (
     cookie_principal,
 )
 from tessera.web.deps import authenticate, client_info, tessera_of
+from tessera.web.inputs import ApiBody, Email, Name, NewPassword, PersonName
 
 router = APIRouter(prefix="/v1", tags=["users and tokens"])
 
 
-class SignupBody(BaseModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
-    name: str = Field(default="", max_length=200)
-    organization_name: str = Field(min_length=1, max_length=200)
+class SignupBody(ApiBody):
+    email: Email
+    password: NewPassword
+    name: PersonName = ""  # none: the email's local part
+    organization_name: Name
 
 
-class TokenBody(BaseModel):
+class TokenBody(ApiBody):
     grant_type: Literal["password", "refresh_token"] = "password"
-    email: str | None = Field(default=None, max_length=320)
-    password: str | None = Field(default=None, max_length=1024)
+    email: Email | None = None
+    password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)
     refresh_token: str | None = Field(default=None, max_length=512)
 
 
-class LogoutBody(BaseModel):
+class LogoutBody(ApiBody):
     refresh_token: str | None = Field(default=None, max_length=512)
 
 

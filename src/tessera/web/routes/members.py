@@ -5,21 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tessera.accounts import members
 from tessera.principal import Principal
 from tessera.web.deps import client_info, requires, tessera_of
+from tessera.web.inputs import ApiBody, Email
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 
 
-class AddMemberBody(BaseModel):
-    email: str = Field(max_length=320)
+class AddMemberBody(ApiBody):
+    email: Email
     role: str = Field(default="member", max_length=50)
 
 
-class RoleBody(BaseModel):
+class RoleBody(ApiBody):
     role: str = Field(max_length=50)
 
 

@@ -9,11 +9,13 @@ for the OpenAPI description.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -24,14 +26,21 @@ from tessera.deployment import Tessera
 from tessera.errors import FieldError, Forbidden, InvalidRequest, Unauthorized, ValidationFailed
 from tessera.keys.verify import Verdict
 from tessera.storage.db import DatabaseNeeded
+from tessera.text import UNCLEAN_MESSAGE
 from tessera.web.clientip import client_ip
 from tessera.web.deps import tessera_of
+from tessera.web.inputs import unclean_field
 
 PATH = "/v1/keys/verify"
+# In valid JSON a NUL is spelled only as an escape, a surrogate as an escape or its raw bytes.
+_ESCAPE_OR_SURROGATE = re.compile(rb"\\u|\xed")
 router = APIRouter(tags=["verification"])
 
 
 class VerifyBody(BaseModel):
+    # Not an ApiBody: its check of every string would cost more than the search in _parse.
+    model_config = ConfigDict(extra="forbid")
+
     key: str = Field(max_length=512)
     required_scopes: list[str] = Field(default_factory=list, max_length=100)
     workspace_id: str | None = Field(default=None, max_length=64)
@@ -154,6 +163,8 @@ def _bearer(scope: Scope) -> str | None:
 
 
 def _parse(raw: bytes) -> VerifyBody:
+    if _ESCAPE_OR_SURROGATE.search(raw):
+        _refuse_unclean(raw)
     try:
         return VerifyBody.model_validate_json(raw or b"{}")
     except ValidationError as exc:
@@ -163,6 +174,22 @@ def _parse(raw: bytes) -> VerifyBody:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise InvalidRequest("The request body is not valid JSON.", errors=errors) from None
         raise ValidationFailed("The request is not valid.", errors=errors) from None
+
+
+def _refuse_unclean(raw: bytes) -> None:
+    """Refuse a body with a string holding a NUL or a lone surrogate, as ``ApiBody`` does.
+
+    The standard library's parser keeps lone surrogates (the body's parser calls them invalid
+    JSON), so both spellings of one, escaped and raw, are named as the same error."""
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        return  # not JSON: the body's parser says so
+    field = unclean_field(parsed)
+    if field is not None:
+        raise ValidationFailed(
+            "The request is not valid.", errors=[FieldError(field, UNCLEAN_MESSAGE)]
+        )
 
 
 def verdict_body(verdict: Verdict) -> dict[str, Any]:

@@ -5,18 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
 
 from tessera import audit
 from tessera.accounts import workspaces
 from tessera.principal import Principal
 from tessera.web.deps import client_info, requires, tessera_of
+from tessera.web.inputs import ApiBody, Name
 
 router = APIRouter(prefix="/v1/workspaces", tags=["workspaces"])
 
 
-class WorkspaceBody(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+class WorkspaceBody(ApiBody):
+    name: Name
 
 
 @router.get("")
@@ -40,9 +40,7 @@ def create_workspace(
     tessera = tessera_of(request)
     now = tessera.clock.now()
     with tessera.db.session() as session:
-        workspace = workspaces.create_workspace(
-            session, principal.organization(), body.name.strip(), now
-        )
+        workspace = workspaces.create_workspace(session, principal.organization(), body.name, now)
         _audit(
             session, "workspace.created", principal, workspace.id, request, {"name": workspace.name}
         )
@@ -68,7 +66,7 @@ def rename_workspace(
     tessera = tessera_of(request)
     with tessera.db.session() as session:
         workspace = workspaces.get_workspace(session, principal.organization(), workspace_id)
-        workspace.name = body.name.strip()
+        workspaces.rename_workspace(workspace, body.name)
         _audit(
             session, "workspace.updated", principal, workspace.id, request, {"name": workspace.name}
         )
