@@ -209,3 +209,24 @@ def test_an_ended_session_is_in_the_log_of_each_organization_of_the_person(
         [event] = _actions_for(client, account.headers, "session.ended")
         assert event["actor"] == {"kind": "user", "id": bob.user_id}
         assert event["organization_id"] == account.organization_id
+
+
+def test_a_dashboard_sign_in_is_in_the_log_of_each_organization_of_the_person(
+    client: TestClient,
+) -> None:
+    """Bob signing in to the dashboard shows in Acme's and Bobco's logs, naming the session."""
+    ada, bob = _team(client)
+    signed_in = client.post(
+        "/login",
+        data={"email": bob.email, "password": PASSWORD},
+        headers={"Origin": "http://127.0.0.1:8000"},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303
+    client.cookies.clear()
+    for account in (ada, bob):
+        events = _actions_for(client, account.headers, "user.logged_in")
+        [event] = [e for e in events if e["details"] == {"via": "session"}]
+        assert event["actor"] == {"kind": "user", "id": bob.user_id}
+        assert event["target"]["kind"] == "session"
+        assert event["organization_id"] == account.organization_id

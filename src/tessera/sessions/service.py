@@ -61,11 +61,12 @@ class BrowserSessions:
         )
         with self._db.session() as session:
             session.add(row)
-            audit.record(
+            # Like the end of a session: every organization of the person sees it begin.
+            audit.record_in_organizations(
                 session,
                 "user.logged_in",
+                accounts.organization_ids(session, user_id),
                 now=now,
-                organization_id=None,
                 actor=("user", user_id),
                 target=("session", row.id),
                 client=client,
