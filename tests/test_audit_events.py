@@ -164,6 +164,20 @@ def _team(client: TestClient) -> tuple[Account, Account]:
     return ada, bob
 
 
+def _dashboard_sign_in(client: TestClient, email: str) -> str:
+    """Sign in through the dashboard's form; the session cookie's value (not kept by client)."""
+    signed_in = client.post(
+        "/login",
+        data={"email": email, "password": PASSWORD},
+        headers={"Origin": "http://127.0.0.1:8000"},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    client.cookies.clear()
+    cookie: str = signed_in.cookies["tsr_session"]
+    return cookie
+
+
 def test_a_failed_login_is_in_the_log_of_each_organization_of_the_person(
     client: TestClient,
 ) -> None:
@@ -192,14 +206,7 @@ def test_an_ended_session_is_in_the_log_of_each_organization_of_the_person(
 ) -> None:
     """Bob signing out of the dashboard shows in Acme's and Bobco's logs."""
     ada, bob = _team(client)
-    signed_in = client.post(
-        "/login",
-        data={"email": bob.email, "password": PASSWORD},
-        headers={"Origin": "http://127.0.0.1:8000"},
-        follow_redirects=False,
-    )
-    session_cookie = signed_in.cookies["tsr_session"]
-    client.cookies.clear()
+    session_cookie = _dashboard_sign_in(client, bob.email)
     ended = client.post(
         "/v1/auth/logout",
         headers={"Cookie": f"tsr_session={session_cookie}", "Origin": "http://127.0.0.1:8000"},
@@ -216,14 +223,7 @@ def test_a_dashboard_sign_in_is_in_the_log_of_each_organization_of_the_person(
 ) -> None:
     """Bob signing in to the dashboard shows in Acme's and Bobco's logs, naming the session."""
     ada, bob = _team(client)
-    signed_in = client.post(
-        "/login",
-        data={"email": bob.email, "password": PASSWORD},
-        headers={"Origin": "http://127.0.0.1:8000"},
-        follow_redirects=False,
-    )
-    assert signed_in.status_code == 303
-    client.cookies.clear()
+    _dashboard_sign_in(client, bob.email)
     for account in (ada, bob):
         events = _actions_for(client, account.headers, "user.logged_in")
         [event] = [e for e in events if e["details"] == {"via": "session"}]

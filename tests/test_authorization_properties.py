@@ -239,13 +239,14 @@ class Authorization(RuleBasedStateMachine):
             entries.append(self.add_person(organization, "member"))
         return multiple(*entries)
 
-    def sign_up(self) -> str:
-        email = f"owner{next(_emails)}@example.com"
+    def _new_person(self) -> tuple[Person, str]:
+        """A person who signed up, owner of an organization of their own."""
+        email = f"person{next(_emails)}@example.com"
         signed = self._call(
             "POST",
             "/v1/auth/signup",
             {},
-            json={"email": email, "password": PASSWORD, "name": "O", "organization_name": "Org"},
+            json={"email": email, "password": PASSWORD, "name": "P", "organization_name": "Org"},
         )
         assert signed.status_code == 201, signed.text
         body = signed.json()
@@ -261,35 +262,22 @@ class Authorization(RuleBasedStateMachine):
         headers = self._person_headers(person, organization_id)
         listed = self._call("GET", "/v1/workspaces", headers).json()["data"]
         self.workspaces[organization_id] = [w["id"] for w in listed]
-        return organization_id
+        return person, organization_id
+
+    def sign_up(self) -> str:
+        return self._new_person()[1]
 
     def owner(self, organization: str) -> str:
         return f"{self._owner_of(organization).user_id}|{organization}"
 
     def add_person(self, organization: str, role: str) -> str:
-        email = f"person{next(_emails)}@example.com"
-        signed = self._call(
-            "POST",
-            "/v1/auth/signup",
-            {},
-            json={"email": email, "password": PASSWORD, "name": "P", "organization_name": "Own"},
-        ).json()
-        own_organization = signed["organization"]["id"]
-        person = Person(
-            signed["user"]["id"],
-            email,
-            self._log_in(email),
-            self.clock.now(),
-            {own_organization: "owner"},
-        )
-        self.persons[person.user_id] = person
-        self.workspaces[own_organization] = []
+        person, _ = self._new_person()
         owner = self._owner_of(organization)
         added = self._call(
             "POST",
             "/v1/members",
             self._person_headers(owner, organization),
-            json={"email": email, "role": role},
+            json={"email": person.email, "role": role},
         )
         assert added.status_code == 201, added.text
         person.roles[organization] = role
