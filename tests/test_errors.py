@@ -216,6 +216,30 @@ def test_an_unexpected_exception_on_the_verification_path_is_a_500_problem(
     _logged_once(caplog, body["request_id"])
 
 
+@pytest.mark.parametrize("proxy", [{}, {"X-Tessera-Proxy": "nginx"}])
+def test_an_unexpected_exception_on_the_forward_auth_path_is_a_500_problem(
+    client: TestClient,
+    tessera: Tessera,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    proxy: dict[str, str],
+) -> None:
+    """Forward auth's fast path answers and logs the same way, for nginx too (which answers
+    a 500 with a 500 anyway)."""
+    token = service_token(tessera)
+    monkeypatch.setattr(tessera.routes, "required_scopes", _explode)
+    headers = {
+        "X-Tessera-Service-Token": token,
+        "X-Original-Method": "GET",
+        "X-Original-URI": "/v1/contacts",
+        **proxy,
+    }
+    response = client.get("/v1/forward-auth", headers=headers)
+    body = assert_problem(response, 500, "internal_error")
+    assert "x-tessera-status" not in response.headers
+    _logged_once(caplog, body["request_id"])
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

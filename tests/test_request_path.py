@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tessera.edge.problems import status_of
 from tessera.errors import InvalidRequest
 from tessera.request_path import normalize_path, route_pattern
 from tests.spellings import segments, spelling
@@ -74,7 +75,7 @@ def test_ambiguous_paths_are_refused(uri: str) -> None:
     """What servers read in different ways has no canonical form: invalid_request."""
     with pytest.raises(InvalidRequest) as refused:
         normalize_path(uri)
-    assert refused.value.code == "invalid_request" and refused.value.status == 400
+    assert refused.value.code == "invalid_request" and status_of(refused.value) == 400
 
 
 @given(segments, st.data())

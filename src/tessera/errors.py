@@ -1,8 +1,9 @@
 """The one exception tree of Tessera.
 
 Every error the core raises is a :class:`TesseraError` carrying a stable ``code`` from SPEC
-section 6. The core never speaks HTTP: the web layer maps ``status`` and ``headers`` to a
-``application/problem+json`` response in one place (:mod:`tessera.web.problems`).
+section 6 and the data its answer needs (the scopes missing, the seconds to wait). Nothing here
+speaks HTTP: the edge turns a code into a status, a title, headers and a body in one table
+(:mod:`tessera.edge.problems`).
 """
 
 from __future__ import annotations
@@ -21,20 +22,10 @@ class TesseraError(Exception):
     """Base of every error Tessera reports to a caller."""
 
     code: ClassVar[str] = "invalid_request"
-    status: ClassVar[int] = 400
-    title: ClassVar[str] = "Bad Request"
 
-    def __init__(
-        self,
-        detail: str,
-        *,
-        code: str | None = None,
-        errors: list[FieldError] | None = None,
-    ) -> None:
+    def __init__(self, detail: str, *, errors: list[FieldError] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
-        if code is not None:
-            self.code = code  # type: ignore[misc]  # an instance may narrow its class's code
         self.errors = errors or []
 
 
@@ -50,8 +41,6 @@ class Unauthorized(TesseraError):
     """Missing, malformed, unknown, expired or revoked credential."""
 
     code = "unauthorized"
-    status = 401
-    title = "Unauthorized"
 
     def __init__(self, detail: str, *, credential_presented: bool = True) -> None:
         super().__init__(detail)
@@ -60,8 +49,6 @@ class Unauthorized(TesseraError):
 
 class Forbidden(TesseraError):
     code = "forbidden"
-    status = 403
-    title = "Forbidden"
 
 
 class InsufficientScope(Forbidden):
@@ -76,14 +63,10 @@ class InsufficientScope(Forbidden):
 
 class NotFound(TesseraError):
     code = "not_found"
-    status = 404
-    title = "Not Found"
 
 
 class Conflict(TesseraError):
     code = "conflict"
-    status = 409
-    title = "Conflict"
 
 
 class EmailTaken(Conflict):
@@ -92,8 +75,6 @@ class EmailTaken(Conflict):
 
 class ValidationFailed(TesseraError):
     code = "validation_error"
-    status = 422
-    title = "Unprocessable Content"
 
 
 class UnknownScope(ValidationFailed):
@@ -114,8 +95,6 @@ class ImmutableField(ValidationFailed):
 
 class RateLimited(TesseraError):
     code = "rate_limited"
-    status = 429
-    title = "Too Many Requests"
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
@@ -124,8 +103,12 @@ class RateLimited(TesseraError):
 
 class ServiceUnavailable(TesseraError):
     code = "unavailable"
-    status = 503
-    title = "Service Unavailable"
+
+
+class InternalError(TesseraError):
+    """What a caller is told of an exception nobody expected (logged with its traceback)."""
+
+    code = "internal_error"
 
 
 class ConfigError(Exception):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import secrets
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_PROCESS = secrets.token_urlsafe(6)
+_REQUESTS = itertools.count(1)
 
 
 def new_id(prefix: str) -> str:
@@ -16,6 +19,11 @@ def new_id(prefix: str) -> str:
 
 def random_base62(length: int) -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def next_request_id() -> str:
+    """Unique across processes (a random prefix per process) and cheap: ids are not secrets."""
+    return f"req_{_PROCESS}{next(_REQUESTS):x}"
 
 
 def new_secret(prefix: str, nbytes: int = 32) -> str:

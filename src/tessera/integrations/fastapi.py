@@ -17,6 +17,7 @@ Errors are answered in Tessera's format (``application/problem+json``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,15 +29,17 @@ from starlette.responses import Response
 
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config
+from tessera.edge.problems import problem_of, problem_response
 from tessera.errors import (
     Forbidden,
     InsufficientScope,
+    InternalError,
     ServiceUnavailable,
     TesseraError,
     Unauthorized,
     WorkspaceRequired,
 )
-from tessera.ids import digest
+from tessera.ids import digest, next_request_id
 from tessera.keys.cache import EvictionBus, TtlCache
 from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.gcra import RateLimitDecision
@@ -45,8 +48,8 @@ from tessera.ratelimit.policy import RateLimitExceeded
 from tessera.storage.db import DatabaseNeeded
 from tessera.web.clientip import client_ip
 from tessera.web.deps import presented_credential
-from tessera.web.problems import problem_response
 
+log = logging.getLogger("tessera.integration")
 Dependency = Callable[[Request, Response], Awaitable[Principal]]
 REFUSALS: dict[str, type[TesseraError]] = {
     "workspace_forbidden": Forbidden,
@@ -108,7 +111,12 @@ class Authenticator:
         """A dependency yielding the caller when it holds every scope named."""
 
         async def dependency(request: Request, response: Response) -> Principal:
-            checked = await self._check(self._presented(request), scopes)
+            try:
+                checked = await self._check(self._presented(request), scopes)
+            except TesseraError:
+                raise
+            except Exception as unexpected:
+                raise _internal_error(request) from unexpected
             if checked.rate_limit is not None:
                 request.scope.setdefault("state", {})["rate_limit"] = checked.rate_limit
                 for name, value in rate_limit_headers(checked.rate_limit):
@@ -127,7 +135,8 @@ class Authenticator:
 
         async def handler(request: Request, error: Exception) -> Response:
             assert isinstance(error, TesseraError)
-            response = problem_response(error, None)
+            request_id = request.scope.get("state", {}).get("request_id")
+            response = problem_response(problem_of(error), request_id)
             decision = getattr(error, "decision", None) or request.scope.get("state", {}).get(
                 "rate_limit"
             )
@@ -148,6 +157,15 @@ class Authenticator:
             organization_id=request.headers.get("x-organization-id"),
             client=ClientInfo(client_ip(request, self._trusted), request.headers.get("user-agent")),
         )
+
+
+def _internal_error(request: Request) -> InternalError:
+    """What the caller is told of an exception nobody expected; the log has the traceback,
+    under the request id the answer carries."""
+    request_id = next_request_id()
+    request.scope.setdefault("state", {})["request_id"] = request_id
+    log.exception("unhandled error", extra={"request_id": request_id})
+    return InternalError("An unexpected error occurred.")
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,20 @@
-"""The ASGI application: routes, middleware and the error mapping."""
+"""The ASGI application: routes, middleware and the error handler."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tessera.deployment import Tessera
-from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationFailed
+from tessera.web import problems
 from tessera.web.dashboard import routes as dashboard
 from tessera.web.dashboard.pages import STATIC, SignInRequired, to_sign_in
 from tessera.web.fastpath import FastPaths
 from tessera.web.middleware import RequestContextMiddleware
-from tessera.web.problems import problem_response, status_problem
 from tessera.web.routes import (
     api_keys,
     audit_events,
@@ -76,46 +72,5 @@ def create_api(tessera: Tessera) -> FastAPI:
     app.add_exception_handler(SignInRequired, to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     relative_slash_redirects(app.router)
-    _install_error_mapping(app)
+    problems.install(app)
     return app
-
-
-def request_id(request: Request) -> str | None:
-    value = request.scope.get("state", {}).get("request_id")
-    return value if isinstance(value, str) else None
-
-
-def _install_error_mapping(app: FastAPI) -> None:
-    @app.exception_handler(TesseraError)
-    async def tessera_error(request: Request, exc: TesseraError) -> Response:
-        return problem_response(exc, request_id(request))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return problem_response(_from_validation(exc), request_id(request))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        detail = exc.detail if isinstance(exc.detail, str) else None
-        response = status_problem(exc.status_code, request_id(request), detail)
-        for name, value in (exc.headers or {}).items():
-            response.headers[name] = value
-        return response
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        # The framework raises the exception again once this answer is sent; the request
-        # middleware logs it then, once, with its traceback and the request id.
-        return status_problem(500, request_id(request), "An unexpected error occurred.")
-
-
-def _from_validation(exc: RequestValidationError) -> TesseraError:
-    errors = [
-        FieldError(
-            ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body", e.get("msg", "")
-        )
-        for e in exc.errors()
-    ]
-    if any(e.get("type") == "json_invalid" for e in exc.errors()):
-        return InvalidRequest("The request body is not valid JSON.", errors=errors)
-    return ValidationFailed("The request is not valid.", errors=errors)

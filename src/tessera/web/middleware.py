@@ -1,6 +1,7 @@
 """Pure ASGI middleware: request ids, one log line per request, the 1 MiB body cap, the
 refusal of a NUL or a lone surrogate in the path or query (``web/inputs.py``), and the last
-word on unexpected exceptions (logged once with their traceback, answered with a 500).
+word on every exception that reaches it: answered by the one error handler
+(``web/problems.py``), and logged once with its traceback when nobody expected it.
 
 Written against the raw ASGI interface rather than ``BaseHTTPMiddleware`` because it sits on
 the verification hot path, where every layer's cost counts.
@@ -8,32 +9,23 @@ the verification hot path, where every layer's cost counts.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
-import secrets
 import time
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tessera.errors import TesseraError
+from tessera.ids import next_request_id
 from tessera.ratelimit.headers import rate_limit_headers
 from tessera.web.inputs import refusal
-from tessera.web.problems import problem_response, status_problem
+from tessera.web.problems import error_response
 
 MAX_BODY_BYTES = 1024 * 1024
 access_log = logging.getLogger("tessera.access")
 error_log = logging.getLogger("tessera.errors")
-
-
-_PROCESS = secrets.token_urlsafe(6)
-_COUNTER = itertools.count(1)
-
-
-def next_request_id() -> str:
-    """Unique across processes (a random prefix per process) and cheap: ids are not secrets."""
-    return f"req_{_PROCESS}{next(_COUNTER):x}"
 
 
 class BodyTooLarge(HTTPException):
@@ -76,22 +68,20 @@ class RequestContextMiddleware:
         refused = refusal(scope)
         try:
             if refused is not None:
-                await problem_response(refused, request_id)(scope, receive, send_with_id)
-            elif declared is not None and declared > MAX_BODY_BYTES:
-                await _too_large(request_id)(scope, receive, send_with_id)
-            elif declared is not None:  # the server reads exactly the declared length
+                raise refused
+            if declared is not None and declared > MAX_BODY_BYTES:
+                raise BodyTooLarge
+            if declared is not None:  # the server reads exactly the declared length
                 await self.app(scope, receive, send_with_id)
             else:  # a chunked body is counted as it arrives
                 await self.app(scope, _capped(receive), send_with_id)
-        except BodyTooLarge:
-            if not status["sent"]:
-                await _too_large(request_id)(scope, receive, send_with_id)
-        except Exception:
+        except Exception as error:
             # Not raised further: the ASGI server would log it a second time, without the
             # request id, and could only answer what has already been answered here.
-            error_log.exception("unhandled error", extra={"request_id": request_id})
+            if not isinstance(error, TesseraError | HTTPException):
+                error_log.exception("unhandled error", extra={"request_id": request_id})
             if not status["sent"]:
-                await _internal_error(request_id)(scope, receive, send_with_id)
+                await error_response(scope, error)(scope, receive, send_with_id)
         finally:
             if logged:
                 _log(scope, status["code"], started, request_id)
@@ -105,14 +95,6 @@ def _encoded(headers: list[tuple[str, str]], message: Message) -> list[tuple[byt
         for name, value in headers
         if name.lower().encode() not in present
     ]
-
-
-def _too_large(request_id: str) -> ASGIApp:
-    return status_problem(413, request_id, "The request body exceeds 1 MiB.")
-
-
-def _internal_error(request_id: str) -> ASGIApp:
-    return status_problem(500, request_id, "An unexpected error occurred.")
 
 
 def _declared_length(scope: Scope) -> int | None:

@@ -1,69 +1,94 @@
-"""The one place where errors become HTTP: ``application/problem+json`` (SPEC section 6)."""
+"""The web application's one error handler: every exception raised while answering a request
+(by a route, a dependency, the fast path or the request middleware) is answered here.
+
+The exception becomes a :class:`~tessera.edge.problems.Problem` through the one error map, and
+the request's path picks the rendering: the dashboard's HTML page for its pages, RFC 6749 JSON
+under ``/oauth2/``, the proxy's form for forward auth asked by nginx, ``application/problem+json``
+everywhere else.
+"""
 
 from __future__ import annotations
 
-import json
-from http import HTTPStatus
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import Scope
 
-from tessera.errors import InsufficientScope, RateLimited, TesseraError, Unauthorized
+from tessera.edge.problems import (
+    PROBLEM_TYPE,
+    Problem,
+    oauth_response,
+    problem_of,
+    problem_response,
+    proxy_response,
+    status_problem,
+)
+from tessera.errors import FieldError, InternalError, InvalidRequest, TesseraError, ValidationFailed
+from tessera.web.dashboard.pages import error_page, is_page
+from tessera.web.routes.forward_auth import PATH as FORWARD_AUTH
 
-PROBLEM_TYPE = "application/problem+json"
-REALM = 'Bearer realm="tessera"'
-
-
-def problem_body(error: TesseraError, request_id: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": error.title,
-        "status": error.status,
-        "code": error.code,
-        "detail": error.detail,
-        "request_id": request_id,
-    }
-    if error.errors:
-        body["errors"] = [{"field": e.field, "message": e.message} for e in error.errors]
-    if isinstance(error, InsufficientScope):
-        body["required_scopes"] = error.required_scopes
-    return body
+__all__ = ["PROBLEM_TYPE", "error_response", "install", "invalid_body"]
+OAUTH_PREFIX = "/oauth2/"
+UNEXPECTED = "An unexpected error occurred."
 
 
-def problem_headers(error: TesseraError) -> dict[str, str]:
-    if isinstance(error, Unauthorized):
-        presented = ', error="invalid_token"' if error.credential_presented else ""
-        return {"WWW-Authenticate": REALM + presented}
-    if isinstance(error, InsufficientScope):
-        scope = " ".join(error.required_scopes)
-        return {"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'}
-    if isinstance(error, RateLimited):
-        return {"Retry-After": str(error.retry_after)}
-    return {}
+def install(app: FastAPI) -> None:
+    """Answer every exception a route raises through :func:`error_response`."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        return error_response(request.scope, exc)
+
+    for kind in (TesseraError, HTTPException, RequestValidationError, Exception):
+        app.add_exception_handler(kind, handler)
 
 
-def problem_response(
-    error: TesseraError, request_id: str | None, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        content=json.dumps(problem_body(error, request_id)),
-        status_code=error.status,
-        media_type=PROBLEM_TYPE,
-        headers={**problem_headers(error), **(headers or {})},
-    )
+def error_response(scope: Scope, exc: BaseException) -> Response:
+    return render(scope, problem_of_exception(exc))
 
 
-def status_problem(status: int, request_id: str | None, detail: str | None = None) -> Response:
-    """A problem for a status the framework decided (404 route, 405 method, 413 body), or
-    the 500 of an unexpected exception."""
-    phrase = HTTPStatus(status).phrase
-    codes = {404: "not_found", 409: "conflict", 429: "rate_limited", 500: "internal_error"}
-    body = {
-        "type": "about:blank",
-        "title": phrase,
-        "status": status,
-        "code": codes.get(status, "invalid_request"),
-        "detail": detail or phrase + ".",
-        "request_id": request_id,
-    }
-    return Response(json.dumps(body), status_code=status, media_type=PROBLEM_TYPE)
+def problem_of_exception(exc: BaseException) -> Problem:
+    if isinstance(exc, TesseraError):
+        return problem_of(exc)
+    if isinstance(exc, RequestValidationError):
+        return problem_of(invalid_body(exc.errors()))
+    if isinstance(exc, HTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return status_problem(exc.status_code, detail, tuple((exc.headers or {}).items()))
+    return problem_of(InternalError(UNEXPECTED))
+
+
+def render(scope: Scope, problem: Problem) -> Response:
+    request_id = scope.get("state", {}).get("request_id")
+    path: str = scope.get("path", "")
+    if is_page(path):
+        return error_page(scope, problem, request_id)
+    if path.startswith(OAUTH_PREFIX):
+        return oauth_response(problem)
+    if path == FORWARD_AUTH and _header(scope, b"x-tessera-proxy").lower() == "nginx":
+        return proxy_response(problem, request_id)
+    return problem_response(problem, request_id)
+
+
+def invalid_body(errors: Sequence[Mapping[str, Any]]) -> TesseraError:
+    """The error for a body the parser refused: ``400`` when it is not JSON, else ``422`` with
+    the fields at fault."""
+    fields = [
+        FieldError(
+            ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body", e.get("msg", "")
+        )
+        for e in errors
+    ]
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return InvalidRequest("The request body is not valid JSON.", errors=fields)
+    return ValidationFailed("The request is not valid.", errors=fields)
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return ""

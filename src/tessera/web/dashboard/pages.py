@@ -12,8 +12,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Scope
 
 from tessera.deployment import Tessera
+from tessera.edge.problems import Problem
 from tessera.errors import Forbidden
 from tessera.principal import Principal
 from tessera.storage.models import Organization, User
@@ -30,6 +32,23 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
+}
+
+# The dashboard's own paths: an error on any of them is answered with a page, not JSON.
+PAGES = ("/login", "/signup", "/logout", "/settings")
+# What an error page says at its top, for people rather than programs.
+HEADINGS = {
+    400: "Bad request",
+    401: "Sign-in needed",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "Conflict",
+    413: "Too large",
+    422: "Not valid",
+    429: "Too many requests",
+    500: "Something went wrong",
+    503: "Unavailable",
 }
 
 templates = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
@@ -75,6 +94,25 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     context.setdefault("label", tessera.config.workspace_label)
     html = templates.get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def is_page(path: str) -> bool:
+    return path == "/" or any(path == p or path.startswith(p + "/") for p in PAGES)
+
+
+def error_page(scope: Scope, problem: Problem, request_id: str | None) -> HTMLResponse:
+    """An error on a dashboard path, as a page of the dashboard with the error's status.
+
+    The navigation is shown when the page's visitor is known already (``signed_in`` ran)."""
+    who: Visitor | None = scope.get("state", {}).get("visitor")
+    html = templates.get_template("error.html").render(
+        **(page_context(who, "") if who is not None else {}),
+        heading=HEADINGS.get(problem.status, problem.title),
+        detail=problem.detail,
+        request_id=request_id,
+    )
+    headers = {**dict(problem.headers), **SECURITY_HEADERS}
+    return HTMLResponse(html, status_code=problem.status, headers=headers)
 
 
 def visitor(request: Request) -> Visitor | None:
@@ -127,6 +165,7 @@ def signed_in(request: Request) -> Visitor:
     who = visitor(request)
     if who is None:
         raise SignInRequired
+    request.state.visitor = who  # for an error page later in this request
     return who
 
 

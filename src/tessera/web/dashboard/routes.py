@@ -13,6 +13,7 @@ from tessera import audit
 from tessera.accounts import members as membership
 from tessera.accounts import service as accounts
 from tessera.deployment import Tessera
+from tessera.edge.problems import status_of
 from tessera.errors import Forbidden, RateLimited, TesseraError, Unauthorized
 from tessera.keys.records import key_resource
 from tessera.keys.rules import KeySpec
@@ -70,7 +71,7 @@ async def login(request: Request) -> Response:
         return render(
             request,
             "login.html",
-            status=refused.status,
+            status=status_of(refused),
             error=refused.detail,
             email=email,
             signup_open=open_signup,
@@ -101,7 +102,7 @@ async def signup(request: Request) -> Response:
         user_id = await run_in_threadpool(_sign_up, tessera, fields, client_info(request))
     except TesseraError as refused:
         return render(
-            request, "signup.html", status=refused.status, error=refused.detail, form=fields
+            request, "signup.html", status=status_of(refused), error=refused.detail, form=fields
         )
     _, raw = tessera.sessions.start(user_id, client_info(request))
     return _redirect("/settings/api-keys", set_cookie_header(tessera, raw))
@@ -193,7 +194,7 @@ async def create_key(request: Request, who: Visitor = Depends(signed_in)) -> Res
         check_form(request, who, form)
         new = tessera.api_keys.create(who.principal, _spec(request, form), client_info(request))
     except TesseraError as refused:
-        return _new_key_form(request, who, error=refused.detail, status=refused.status)
+        return _new_key_form(request, who, error=refused.detail, status=status_of(refused))
     return render(
         request,
         "key_created.html",
@@ -223,16 +224,7 @@ def _spec(request: Request, form: Any) -> KeySpec:
 def key_page(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
     tessera = tessera_of(request)
     organization_id = _organization(who)
-    try:
-        row = tessera.api_keys.get(organization_id, key_id)
-    except TesseraError as refused:
-        return render(
-            request,
-            "forbidden.html",
-            status=refused.status,
-            **page_context(who, "keys"),
-            detail=refused.detail,
-        )
+    row = tessera.api_keys.get(organization_id, key_id)
     days = tessera.api_keys.usage(organization_id, key_id, 30)
     _, names = workspace_names(tessera, organization_id)
     return render(

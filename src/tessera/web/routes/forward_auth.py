@@ -16,12 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tessera.errors import InsufficientScope, TesseraError, Unauthorized
+from tessera.errors import InsufficientScope, Unauthorized
 from tessera.principal import ClientInfo, Principal
 from tessera.storage.db import DatabaseNeeded
 from tessera.web.clientip import forwarded_client_ip
 from tessera.web.deps import client_info, identify, tessera_of
-from tessera.web.problems import problem_response
 
 PATH = "/v1/forward-auth"
 router = APIRouter(tags=["forward auth"])
@@ -36,7 +35,7 @@ def forward_auth(request: Request) -> Response:
     ``scopes``, ``workspace_id`` and ``environment``. nginx's ``auth_request`` turns any
     answer but 2xx, 401 and 403 into a 500, so when the proxy says it is nginx
     (``X-Tessera-Proxy: nginx``) a 400, 429 or 503 is sent as 403 with ``X-Tessera-Status``,
-    which the example configuration turns back into the original status.
+    which the example configuration turns back into the original status (``web/problems.py``).
     """
     return decide(request, allow_database=True)
 
@@ -53,22 +52,8 @@ class ForwardAuthEndpoint:
         await response(scope, receive, send)
 
 
-# The statuses nginx's auth_request passes on; any other would reach the client as a 500.
-NGINX_STATUSES = {401, 403}
-
-
 def decide(request: Request, *, allow_database: bool) -> Response:
-    try:
-        principal = _authorize(request, allow_database)
-    except TesseraError as refused:
-        nginx = request.headers.get("x-tessera-proxy", "").lower() == "nginx"
-        if not nginx or refused.status in NGINX_STATUSES:
-            raise
-        request_id = request.scope.get("state", {}).get("request_id")
-        headers = {"X-Tessera-Status": str(refused.status)}
-        response = problem_response(refused, request_id, headers)
-        response.status_code = 403
-        return response
+    principal = _authorize(request, allow_database)
     body = orjson.dumps(identity_body(principal))
     return Response(body, media_type="application/json", headers=identity_headers(principal))
 

@@ -23,13 +23,14 @@ from starlette.types import Receive, Scope, Send
 
 from tessera.clock import rfc3339
 from tessera.deployment import Tessera
-from tessera.errors import FieldError, Forbidden, InvalidRequest, Unauthorized, ValidationFailed
+from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed
 from tessera.keys.verify import Verdict
 from tessera.storage.db import DatabaseNeeded
 from tessera.text import UNCLEAN_MESSAGE
 from tessera.web.clientip import client_ip
 from tessera.web.deps import tessera_of
 from tessera.web.inputs import unclean_field
+from tessera.web.problems import invalid_body
 
 PATH = "/v1/keys/verify"
 # In valid JSON a NUL is spelled only as an escape, a surrogate as an escape or its raw bytes.
@@ -168,12 +169,7 @@ def _parse(raw: bytes) -> VerifyBody:
     try:
         return VerifyBody.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        errors = [
-            FieldError(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in exc.errors()
-        ]
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise InvalidRequest("The request body is not valid JSON.", errors=errors) from None
-        raise ValidationFailed("The request is not valid.", errors=errors) from None
+        raise invalid_body(exc.errors()) from None
 
 
 def _refuse_unclean(raw: bytes) -> None:
