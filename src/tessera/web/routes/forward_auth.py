@@ -1,9 +1,8 @@
 """``GET /v1/forward-auth`` for nginx ``auth_request`` and Traefik ForwardAuth.
 
-Like the verification API it sits in front of every request of the protected API, so the
-application serves it on its fast path (``web/fastpath.py``): from the caches on the event loop,
-in a worker thread only when a look-up must wait. The route below is the same endpoint, kept for
-the OpenAPI description.
+Like the verification API it sits in front of every request of the protected API, so it is
+one plain ASGI handler on the application's fast path (``web/fastpath.py``): from the caches on
+the event loop, in a worker thread only when a look-up must wait.
 """
 
 from __future__ import annotations
@@ -11,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -21,27 +20,13 @@ from tessera.principal import ClientInfo, Principal
 from tessera.storage.db import DatabaseNeeded
 from tessera.web.clientip import forwarded_client_ip
 from tessera.web.deps import client_info, identify, tessera_of
+from tessera.web.fastpath import HandledRoute
 
 PATH = "/v1/forward-auth"
-router = APIRouter(tags=["forward auth"])
-
-
-@router.get(PATH)
-def forward_auth(request: Request) -> Response:
-    """200 with the caller's identity in headers and a JSON body, or 400 / 401 / 403 / 429
-    with the error body.
-
-    The body of a 200 says what the headers say: ``principal``, ``kind``, ``organization_id``,
-    ``scopes``, ``workspace_id`` and ``environment``. nginx's ``auth_request`` turns any
-    answer but 2xx, 401 and 403 into a 500, so when the proxy says it is nginx
-    (``X-Tessera-Proxy: nginx``) a 400, 429 or 503 is sent as 403 with ``X-Tessera-Status``,
-    which the example configuration turns back into the original status (``web/problems.py``).
-    """
-    return decide(request, allow_database=True)
 
 
 class ForwardAuthEndpoint:
-    """The endpoint as a plain ASGI handler, for the application's fast path."""
+    """The endpoint: a plain ASGI handler (``web/fastpath.py``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -50,6 +35,23 @@ class ForwardAuthEndpoint:
         except DatabaseNeeded:
             response = await run_in_threadpool(decide, request, allow_database=True)
         await response(scope, receive, send)
+
+
+def forward_auth() -> None:
+    """200 with the caller's identity in headers and a JSON body, or 400 / 401 / 403 / 429
+    with the error body.
+
+    The body of a 200 says what the headers say: ``principal``, ``kind``, ``organization_id``,
+    ``scopes``, ``workspace_id`` and ``environment``. nginx's ``auth_request`` turns any
+    answer but 2xx, 401 and 403 into a 500, so when the proxy says it is nginx
+    (``X-Tessera-Proxy: nginx``) a 400, 429 or 503 is sent as 403 with ``X-Tessera-Status``,
+    which the example configuration turns back into the original status.
+    """
+
+
+route = HandledRoute(
+    PATH, forward_auth, handler=ForwardAuthEndpoint(), methods=["GET"], tags=["forward auth"]
+)
 
 
 def decide(request: Request, *, allow_database: bool) -> Response:

@@ -2,9 +2,8 @@
 
 This is the hot path. :func:`answer` stays on the event loop while the service token
 and the key are cached; only a cache miss goes to a worker thread for the database. The
-application dispatches this path before the framework's router (``web/app.py``), which would
-otherwise cost more than the verification itself; the route below is the same endpoint, kept
-for the OpenAPI description.
+endpoint is one plain ASGI handler, which the application reaches before the framework's
+router (``web/fastpath.py``) and the OpenAPI description documents through :data:`route`.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import re
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
@@ -28,14 +26,13 @@ from tessera.keys.verify import Verdict
 from tessera.storage.db import DatabaseNeeded
 from tessera.text import UNCLEAN_MESSAGE
 from tessera.web.clientip import client_ip
-from tessera.web.deps import tessera_of
+from tessera.web.fastpath import HandledRoute
 from tessera.web.inputs import unclean_field
 from tessera.web.problems import invalid_body
 
 PATH = "/v1/keys/verify"
 # In valid JSON a NUL is spelled only as an escape, a surrogate as an escape or its raw bytes.
 _ESCAPE_OR_SURROGATE = re.compile(rb"\\u|\xed")
-router = APIRouter(tags=["verification"])
 
 
 class VerifyBody(BaseModel):
@@ -52,8 +49,25 @@ class VerifyBody(BaseModel):
     uses: int = Field(default=1, ge=1, le=10_000)
 
 
-@router.post(
+class VerifyEndpoint:
+    """The endpoint: a plain ASGI handler (``web/fastpath.py``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tessera: Tessera = scope["app"].state.tessera
+        payload = await answer(tessera, scope, await _read_body(receive))
+        await _JsonResponse(payload)(scope, receive, send)
+
+
+def verify_key() -> None:
+    """Say whether a key may do something; counts as a use of the key."""
+
+
+route = HandledRoute(
     PATH,
+    verify_key,
+    handler=VerifyEndpoint(),
+    methods=["POST"],
+    tags=["verification"],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -61,28 +75,7 @@ class VerifyBody(BaseModel):
         }
     },
 )
-async def verify_key(request: Request) -> Response:
-    """Say whether a key may do something; counts as a use of the key."""
-    return await verify_endpoint(request)
-
-
 JSON_HEADERS = [(b"content-type", b"application/json")]
-
-
-class VerifyEndpoint:
-    """The endpoint as a plain ASGI handler, for the application's fast path."""
-
-    def __init__(self, tessera: Tessera) -> None:
-        self.tessera = tessera
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        payload = await answer(self.tessera, scope, await _read_body(receive))
-        await _JsonResponse(payload)(scope, receive, send)
-
-
-async def verify_endpoint(request: Request) -> Response:
-    payload = await answer(tessera_of(request), request.scope, await request.body())
-    return Response(payload, media_type="application/json")
 
 
 async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
