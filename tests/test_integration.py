@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
+import textwrap
 import traceback
 
 import httpx
@@ -50,3 +54,45 @@ def test_an_unexpected_exception_in_the_integration_is_a_logged_500_problem(
     assert getattr(record, "request_id", None) == body["request_id"]
     assert record.exc_info is not None
     assert "the disk is on fire" in "".join(traceback.format_exception(*record.exc_info))
+
+
+# A customer's API in remote mode: it builds the authenticator and serves one request.
+REMOTE_APPLICATION = textwrap.dedent(
+    """
+    import json, sys
+    import httpx
+    from fastapi import Depends, FastAPI
+    from starlette.testclient import TestClient
+    from tessera.integrations.fastapi import Authenticator
+
+    verdict = {"valid": True, "code": "valid", "key_id": "key_1", "organization_id": "org_1",
+               "scopes": ["contacts:read"], "workspace_ids": None, "workspace_id": None,
+               "environment": "live"}
+    answer = lambda request: httpx.Response(200, json=verdict)
+    auth = Authenticator.remote("http://tessera.test", "svc_x",
+                                transport=httpx.MockTransport(answer))
+    app = FastAPI()
+    auth.install(app)
+
+    @app.get("/v1/contacts")
+    async def contacts(principal=Depends(auth.requires("contacts:read"))):
+        return principal.id
+
+    response = TestClient(app).get("/v1/contacts", headers={"X-API-Key": "tsr_live_x"})
+    assert response.json() == "key_1", response.text
+    print(json.dumps(sorted(sys.modules)))
+    """
+)
+SERVER_MODULES = ("sqlalchemy", "tessera.web", "tessera.deployment", "tessera.storage")
+
+
+def test_remote_mode_does_not_load_the_server() -> None:
+    """An application that verifies keys remotely never imports SQLAlchemy, the web layer,
+    the deployment or the storage (checked in a fresh interpreter)."""
+    ran = subprocess.run(
+        [sys.executable, "-c", REMOTE_APPLICATION], capture_output=True, text=True, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+    loaded = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert [m for m in loaded if m.startswith(SERVER_MODULES)] == []
+    assert "tessera.integrations.fastapi" in loaded

@@ -1,10 +1,11 @@
 """Protect a FastAPI or Starlette application with Tessera.
 
 ``Authenticator.local(config)`` reads the same database and Redis as the Tessera server and
-accepts every credential (API keys, user tokens). ``Authenticator.remote(url, service_token)``
-asks the verification API and accepts API keys; it caches answers for ``cache_seconds`` and
-forgets a key as soon as it is told of its revocation (``forget()``, or the Redis eviction
-channel when ``redis_url`` is given).
+accepts every credential (API keys, user tokens); it loads the server's code
+(``integrations/local.py``), which remote mode never does.
+``Authenticator.remote(url, service_token)`` asks the verification API and accepts API keys;
+it caches answers for ``cache_seconds`` and forgets a key as soon as it is told of its
+revocation (``forget()``, or the Redis eviction channel when ``redis_url`` is given).
 
     auth = Authenticator.local(load_config("tessera.toml"))
     auth.install(app)
@@ -20,15 +21,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from tessera.clock import Clock, SystemClock
-from tessera.config import Config
+from tessera.edge.clientip import client_ip
+from tessera.edge.facts import presented_credential
 from tessera.edge.problems import problem_of, problem_response
 from tessera.errors import (
     Forbidden,
@@ -45,9 +46,9 @@ from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.ratelimit.headers import rate_limit_headers
 from tessera.ratelimit.policy import RateLimitExceeded
-from tessera.storage.db import DatabaseNeeded
-from tessera.web.clientip import client_ip
-from tessera.web.deps import presented_credential
+
+if TYPE_CHECKING:
+    from tessera.config import Config
 
 log = logging.getLogger("tessera.integration")
 Dependency = Callable[[Request, Response], Awaitable[Principal]]
@@ -69,19 +70,15 @@ class Presented:
 class Authenticator:
     """Use :meth:`local` or :meth:`remote` to make one."""
 
-    def __init__(
-        self,
-        check: _LocalCheck | _RemoteCheck,
-        trusted_proxies: list[str],
-    ) -> None:
+    def __init__(self, check: Check, trusted_proxies: list[str]) -> None:
         self._check = check
         self._trusted = trusted_proxies
 
     @classmethod
     def local(cls, config: Config, *, clock: Clock | None = None) -> Authenticator:
-        from tessera.deployment import Tessera
+        from tessera.integrations.local import LocalCheck  # the server: only for local mode
 
-        return cls(_LocalCheck(Tessera(config, clock=clock)), config.trusted_proxies)
+        return cls(LocalCheck(config, clock), config.trusted_proxies)
 
     @classmethod
     def remote(
@@ -168,6 +165,14 @@ def _internal_error(request: Request) -> InternalError:
     return InternalError("An unexpected error occurred.")
 
 
+class Check(Protocol):
+    """How an :class:`Authenticator` decides: on the server's stores, or by asking it."""
+
+    async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked: ...
+
+    def forget(self, key_digest: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class Checked:
     principal: Principal
@@ -176,46 +181,6 @@ class Checked:
     # Uses a cached answer may still serve: the quota the server reported as remaining.
     budget: int = 0
     unreported: int = 0  # uses served from the cache that the server has not counted yet
-
-
-class _LocalCheck:
-    """The same checks as Tessera's own endpoints, on the same database and Redis."""
-
-    def __init__(self, tessera: Any) -> None:
-        self.tessera = tessera
-
-    def forget(self, key_digest: str) -> None:
-        self.tessera.key_verifier.forget(key_digest)
-
-    async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked:
-        try:  # from the caches, on the event loop
-            return self._check(presented, scopes, allow_database=False)
-        except DatabaseNeeded:  # a look-up must wait: in a worker thread
-            return await run_in_threadpool(self._check, presented, scopes, True)
-
-    def _check(
-        self, presented: Presented, scopes: tuple[str, ...], allow_database: bool
-    ) -> Checked:
-        tessera = self.tessera
-        if not allow_database and not tessera.rate_limits.in_process:
-            raise DatabaseNeeded
-        try:
-            principal = tessera.credentials.authenticate(
-                presented.credential,
-                organization_id=presented.organization_id,
-                client=presented.client,
-                allow_database=allow_database,
-            )
-        except Unauthorized:
-            tessera.rate_limits.count_failure(presented.client.ip)
-            raise
-        principal = tessera.credentials.in_workspace(
-            principal, presented.workspace_id, allow_database=allow_database
-        )
-        missing = principal.has_scopes(scopes)
-        if missing:
-            raise InsufficientScope(missing)
-        return Checked(principal, tessera.rate_limits.charge(principal))
 
 
 class _RemoteCheck:

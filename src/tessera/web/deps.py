@@ -7,11 +7,12 @@ from collections.abc import Callable
 from starlette.requests import HTTPConnection, Request
 
 from tessera.deployment import Tessera
+from tessera.edge.clientip import client_ip
+from tessera.edge.facts import presented_credential
 from tessera.errors import InsufficientScope, Unauthorized
 from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.policy import RateLimitExceeded
 from tessera.storage.db import DatabaseNeeded
-from tessera.web.clientip import client_ip
 from tessera.web.cookies import check_same_origin, cookie_principal
 
 
@@ -25,20 +26,6 @@ def client_info(request: HTTPConnection) -> ClientInfo:
         ip=client_ip(request, tessera_of(request).config.trusted_proxies),
         user_agent=request.headers.get("user-agent"),
     )
-
-
-def presented_credential(request: HTTPConnection) -> str | None:
-    """The credential in ``X-API-Key`` or ``Authorization: Bearer``, if any."""
-    api_key = request.headers.get("x-api-key")
-    if api_key is not None:
-        return api_key.strip()
-    authorization = request.headers.get("authorization")
-    if authorization is None:
-        return None
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthorized("The Authorization header must be 'Bearer <credential>'.")
-    return value.strip()
 
 
 def authenticate(request: Request) -> Principal:

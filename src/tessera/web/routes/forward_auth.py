@@ -15,10 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from tessera.edge.clientip import forwarded_client_ip
 from tessera.errors import InsufficientScope, Unauthorized
 from tessera.principal import ClientInfo, Principal
 from tessera.storage.db import DatabaseNeeded
-from tessera.web.clientip import forwarded_client_ip
 from tessera.web.deps import client_info, identify, tessera_of
 from tessera.web.fastpath import HandledRoute
 

@@ -21,11 +21,11 @@ from starlette.types import Receive, Scope, Send
 
 from tessera.clock import rfc3339
 from tessera.deployment import Tessera
+from tessera.edge.clientip import client_ip
 from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed
 from tessera.keys.verify import Verdict
 from tessera.storage.db import DatabaseNeeded
 from tessera.text import UNCLEAN_MESSAGE
-from tessera.web.clientip import client_ip
 from tessera.web.fastpath import HandledRoute
 from tessera.web.inputs import unclean_field
 from tessera.web.problems import invalid_body
