@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from tessera.deployment import Tessera
 from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationFailed
+from tessera.web import docs, openapi
 from tessera.web.dashboard import routes as dashboard
 from tessera.web.dashboard.pages import STATIC, SignInRequired, to_sign_in
 from tessera.web.fastpath import FastPaths
@@ -59,6 +60,8 @@ def create_api(tessera: Tessera) -> FastAPI:
         version="0.1.0",
         summary="Authentication for public APIs: API keys, user tokens, sessions, scopes.",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by web/docs.py
+        redoc_url=None,
     )
     app.state.tessera = tessera
     routers = (
@@ -75,6 +78,8 @@ def create_api(tessera: Tessera) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     app.include_router(dashboard.router)
+    docs.install(app)
+    openapi.install(app, tessera.config.session.cookie_name)
     app.add_exception_handler(SignInRequired, to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _install_error_mapping(app)

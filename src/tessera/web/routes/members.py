@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field
 
 from tessera.accounts import members
 from tessera.principal import Principal
+from tessera.web import resources
 from tessera.web.deps import client_info, requires, tessera_of
+from tessera.web.openapi import AUTHENTICATED, CREDENTIALS, JSON_BODY, problems
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 
@@ -23,7 +25,12 @@ class RoleBody(BaseModel):
     role: str = Field(max_length=50)
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=resources.MemberList,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=CREDENTIALS,
+)
 def list_members(
     request: Request, principal: Principal = Depends(requires("members:read"))
 ) -> dict[str, Any]:
@@ -32,7 +39,13 @@ def list_members(
         return {"data": [m.as_resource() for m in rows], "next_cursor": None}
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    response_model=resources.Member,
+    responses=problems(*AUTHENTICATED, *JSON_BODY, 409),
+    openapi_extra=CREDENTIALS,
+)
 def add_member(
     body: AddMemberBody, request: Request, principal: Principal = Depends(requires("members:write"))
 ) -> dict[str, Any]:
@@ -50,7 +63,12 @@ def add_member(
         return member.as_resource()
 
 
-@router.patch("/{user_id}")
+@router.patch(
+    "/{user_id}",
+    response_model=resources.Member,
+    responses=problems(*AUTHENTICATED, *JSON_BODY, 409),
+    openapi_extra=CREDENTIALS,
+)
 def change_role(
     user_id: str,
     body: RoleBody,
@@ -71,7 +89,12 @@ def change_role(
         return member.as_resource()
 
 
-@router.delete("/{user_id}")
+@router.delete(
+    "/{user_id}",
+    response_model=resources.RemovedMember,
+    responses=problems(*AUTHENTICATED, 409),
+    openapi_extra=CREDENTIALS,
+)
 def remove_member(
     user_id: str, request: Request, principal: Principal = Depends(requires("members:write"))
 ) -> dict[str, Any]:

@@ -23,7 +23,9 @@ from tessera.deployment import Tessera
 from tessera.errors import FieldError, Forbidden, InvalidRequest, Unauthorized, ValidationFailed
 from tessera.keys.verify import Verdict
 from tessera.storage.db import DatabaseNeeded
+from tessera.web import resources
 from tessera.web.deps import tessera_of
+from tessera.web.openapi import JSON_BODY, SERVICE_TOKEN, problems
 
 PATH = "/v1/keys/verify"
 router = APIRouter(tags=["verification"])
@@ -42,11 +44,14 @@ class VerifyBody(BaseModel):
 
 @router.post(
     PATH,
+    response_model=resources.Verdict,
+    responses=problems(*JSON_BODY, 401, 403, 503),
     openapi_extra={
+        **SERVICE_TOKEN,
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": VerifyBody.model_json_schema()}},
-        }
+        },
     },
 )
 async def verify_key(request: Request) -> Response:
