@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
@@ -78,6 +79,8 @@ def create_api(tessera: Tessera) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     app.include_router(dashboard.router)
+    # The routes themselves, for the Allow header of a 405 (FastAPI nests included routers).
+    app.state.routes = [route for m in (*routers, dashboard) for route in m.router.routes]
     docs.install(app)
     openapi.install(app, tessera.config.session.cookie_name)
     app.add_exception_handler(SignInRequired, to_sign_in)
@@ -106,12 +109,28 @@ def _install_error_mapping(app: FastAPI) -> None:
         response = status_problem(exc.status_code, request_id(request), detail)
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
         return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", extra={"request_id": request_id(request)})
         return status_problem(500, request_id(request), "An unexpected error occurred.")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the path answers. Starlette's own ``Allow`` names only the methods of the
+    first route whose path matched, while each method of a path is a route of its own here."""
+    methods: set[str] = set()
+    for route in request.app.state.routes:
+        if (
+            isinstance(route, Route)
+            and route.methods
+            and route.matches(request.scope)[0] != Match.NONE
+        ):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def _from_validation(exc: RequestValidationError) -> TesseraError:
