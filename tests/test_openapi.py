@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from playwright.sync_api import expect
 from starlette.testclient import TestClient
 
+from tests.browser import chromium, tessera_server
 from tests.helpers import assert_problem, sign_up
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -178,3 +182,33 @@ def test_the_docs_pages_may_not_be_framed(client: TestClient, page: str) -> None
     policy = headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in policy
     assert "script-src 'self'" in policy
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("page_path", "rendered"), [("/docs", ".opblock"), ("/redoc", "[data-section-id]")]
+)
+def test_the_docs_pages_render_in_a_browser_from_tessera_alone(
+    tmp_path: Path, page_path: str, rendered: str
+) -> None:
+    """In Chromium, under their CSP, /docs and /redoc show every operation and fetch nothing
+    from another host (ReDoc's footer logo asks for one and is refused)."""
+    with tessera_server(tmp_path) as base, chromium() as browser:
+        page = browser.new_page()
+        fetched_elsewhere: list[str] = []
+        page.on(
+            "requestfinished",
+            lambda r: (
+                None
+                if r.url.startswith((base, "data:", "blob:"))
+                else fetched_elsewhere.append(r.url)
+            ),
+        )
+        page.goto(base + page_path)
+        operations = len(_operations(httpx.get(base + "/openapi.json").json()))
+        expect(page.locator(rendered).first).to_be_visible(timeout=20_000)
+        if page_path == "/docs":
+            expect(page.locator(rendered)).to_have_count(operations)
+        else:
+            expect(page.get_by_text("Create Key").first).to_be_attached()
+        assert fetched_elsewhere == []
