@@ -116,6 +116,23 @@ def test_operations_with_a_credential_document_its_refusals(document: dict[str, 
             assert responses["429"]["headers"]["Retry-After"]["required"] is True
 
 
+def test_answers_to_a_caller_document_its_quota(document: dict[str, Any]) -> None:
+    """The 2xx of an operation that charges the caller's quota declares X-RateLimit-*; those
+    that charge no one (sign-up, logout, the service-token verify, health) do not."""
+
+    def declared(method: str, path: str) -> bool:
+        operation = document["paths"][path][method]
+        success = next(r for s, r in operation["responses"].items() if s.startswith("2"))
+        return "X-RateLimit-Remaining" in success.get("headers", {})
+
+    charged = [("get", "/v1/api-keys"), ("post", "/v1/api-keys"), ("get", "/v1/me")]
+    charged += [("delete", "/v1/sessions"), ("get", "/v1/forward-auth")]
+    free = [("post", "/v1/auth/signup"), ("post", "/v1/auth/logout")]
+    free += [("post", "/v1/keys/verify"), ("get", "/healthz")]
+    assert all(declared(*operation) for operation in charged)
+    assert not any(declared(*operation) for operation in free)
+
+
 def test_the_security_schemes_are_the_four_credentials(document: dict[str, Any]) -> None:
     """Bearer, X-API-Key, the session cookie and service tokens are declared schemes."""
     schemes = document["components"]["securitySchemes"]

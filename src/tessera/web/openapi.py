@@ -57,6 +57,24 @@ def _header(description: str, *, required: bool, integer: bool = False) -> dict[
 
 
 RETRY_AFTER = _header("Seconds to wait before trying again.", required=True, integer=True)
+# On the answers to a user, an API key or a session: the caller's quota (SPEC section 5).
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": _header("Requests allowed per window.", required=False, integer=True),
+    "X-RateLimit-Remaining": {
+        "description": "Requests left in this window.",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "X-RateLimit-Reset": {
+        "description": "Seconds until the quota is fully restored.",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Policy": _header(
+        'The same, as a structured field: "default";q=…;w=…', required=False
+    ),
+    "RateLimit": _header('The same, as a structured field: "default";r=…;t=…', required=False),
+}
 
 _ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     400: (
@@ -181,6 +199,7 @@ def install(app: FastAPI, cookie_name: str) -> None:
                 routes=app.routes,
             )
             _drop_framework_422(schema)
+            _add_rate_limit_headers(schema)
             components = schema.setdefault("components", {})
             components.setdefault("schemas", {}).update(_problem_schemas())
             components["securitySchemes"] = security_schemes(cookie_name)
@@ -209,3 +228,17 @@ def _drop_framework_422(schema: dict[str, Any]) -> None:
     schemas = schema.get("components", {}).get("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
+
+
+def _add_rate_limit_headers(schema: dict[str, Any]) -> None:
+    """Every success of an operation that needs a user, an API key or a session tells the
+    caller its quota (logout, which needs no credential, charges no one)."""
+    for path in schema["paths"].values():
+        for operation in path.values():
+            needs = operation.get("security", [])
+            credentials = {name for need in needs for name in need}
+            if {} in needs or not credentials & {"bearer", "apiKey", "sessionCookie"}:
+                continue
+            for status, response in operation["responses"].items():
+                if status.startswith("2"):
+                    response["headers"] = {**RATE_LIMIT_HEADERS, **response.get("headers", {})}
