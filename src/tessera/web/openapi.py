@@ -128,11 +128,11 @@ AUTHENTICATED = (401, 403, 404, 429, 503)
 JSON_BODY = (400, 413, 422)
 
 
-def error_response(status: int, description: str | None = None) -> dict[str, Any]:
+def error_response(status: int) -> dict[str, Any]:
     """One error answer: its description, its headers and the problem schema."""
     when, headers = _ERRORS[status]
     response: dict[str, Any] = {
-        "description": description or when,
+        "description": when,
         "content": {PROBLEM_TYPE: {"schema": {"$ref": COMPONENTS.format(model="Problem")}}},
     }
     if headers:
