@@ -9,11 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tessera.deployment import Tessera
 from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationFailed
+from tessera.web import docs, openapi
 from tessera.web.dashboard import routes as dashboard
 from tessera.web.dashboard.pages import STATIC, SignInRequired, to_sign_in
 from tessera.web.fastpath import FastPaths
@@ -57,6 +59,8 @@ def create_api(tessera: Tessera) -> FastAPI:
         version="0.1.0",
         summary="Authentication for public APIs: API keys, user tokens, sessions, scopes.",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by web/docs.py
+        redoc_url=None,
     )
     app.state.tessera = tessera
     routers = (
@@ -73,6 +77,10 @@ def create_api(tessera: Tessera) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     app.include_router(dashboard.router)
+    # The routes themselves, for the Allow header of a 405 (FastAPI nests included routers).
+    app.state.routes = [route for m in (*routers, dashboard) for route in m.router.routes]
+    docs.install(app)
+    openapi.install(app, tessera.config.session.cookie_name)
     app.add_exception_handler(SignInRequired, to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     relative_slash_redirects(app.router)
@@ -100,6 +108,8 @@ def _install_error_mapping(app: FastAPI) -> None:
         response = status_problem(exc.status_code, request_id(request), detail)
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
         return response
 
     @app.exception_handler(Exception)
@@ -107,6 +117,20 @@ def _install_error_mapping(app: FastAPI) -> None:
         # The framework raises the exception again once this answer is sent; the request
         # middleware logs it then, once, with its traceback and the request id.
         return status_problem(500, request_id(request), "An unexpected error occurred.")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the path answers. Starlette's own ``Allow`` names only the methods of the
+    first route whose path matched, while each method of a path is a route of its own here."""
+    methods: set[str] = set()
+    for route in request.app.state.routes:
+        if (
+            isinstance(route, Route)
+            and route.methods
+            and route.matches(request.scope)[0] != Match.NONE
+        ):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def _from_validation(exc: RequestValidationError) -> TesseraError:

@@ -27,9 +27,11 @@ from tessera.errors import FieldError, Forbidden, InvalidRequest, Unauthorized, 
 from tessera.keys.verify import Verdict
 from tessera.storage.db import DatabaseNeeded
 from tessera.text import UNCLEAN_MESSAGE
+from tessera.web import resources
 from tessera.web.clientip import client_ip
 from tessera.web.deps import tessera_of
 from tessera.web.inputs import unclean_field
+from tessera.web.openapi import JSON_BODY, SERVICE_TOKEN, problems
 
 PATH = "/v1/keys/verify"
 # In valid JSON a NUL is spelled only as an escape, a surrogate as an escape or its raw bytes.
@@ -53,11 +55,14 @@ class VerifyBody(BaseModel):
 
 @router.post(
     PATH,
+    response_model=resources.Verdict,
+    responses=problems(*JSON_BODY, 401, 403, 503),
     openapi_extra={
+        **SERVICE_TOKEN,
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": VerifyBody.model_json_schema()}},
-        }
+        },
     },
 )
 async def verify_key(request: Request) -> Response:
