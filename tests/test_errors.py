@@ -103,6 +103,13 @@ def test_405_is_a_problem(client: TestClient) -> None:
     assert_problem(client.put("/v1/auth/token"), 405, "invalid_request")
 
 
+def test_405_allows_every_method_of_the_path(client: TestClient) -> None:
+    """Allow names all the methods the path answers, not those of the first route found."""
+    response = client.request("OPTIONS", "/v1/api-keys/key_whatever0000000000")
+    assert_problem(response, 405, "invalid_request")
+    assert response.headers["Allow"] == "DELETE, GET, PATCH"
+
+
 def test_409_email_taken(client: TestClient) -> None:
     """A second sign-up with one email is a conflict."""
     sign_up(client)

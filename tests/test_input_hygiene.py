@@ -177,6 +177,15 @@ def test_a_query_parameter_whose_name_holds_a_nul_is_refused(
     assert body["errors"][0]["field"] == "query"
 
 
+@pytest.mark.parametrize("header", ["X-Workspace-ID", "X-Organization-ID", "X-API-Key"])
+def test_a_nul_in_a_request_header_is_400_never_a_query(
+    client: TestClient, world: World, header: str
+) -> None:
+    """A NUL in any header (which HTTP forbids) is refused before it reaches the database."""
+    headers = {**world.account.headers, header: "ws_a\x00b"}
+    assert_problem(client.get("/v1/workspaces", headers=headers), 400, "invalid_request")
+
+
 def test_an_escaped_percent_sign_is_not_a_nul(client: TestClient, world: World) -> None:
     """%2500 is the text "%00", not a NUL: it is searched for like any other action."""
     response = client.get("/v1/audit-events?action=%2500", headers=world.account.headers)

@@ -10,7 +10,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tessera.deployment import Tessera
-from tessera.web import problems
+from tessera.web import docs, openapi, problems
 from tessera.web.dashboard import routes as dashboard
 from tessera.web.dashboard.pages import STATIC, SignInRequired, to_sign_in
 from tessera.web.fastpath import FastPaths
@@ -49,6 +49,8 @@ def create_api(tessera: Tessera) -> FastAPI:
         version="0.1.0",
         summary="Authentication for public APIs: API keys, user tokens, sessions, scopes.",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by web/docs.py
+        redoc_url=None,
     )
     app.state.tessera = tessera
     routers = (
@@ -64,6 +66,11 @@ def create_api(tessera: Tessera) -> FastAPI:
         app.include_router(module.router)
     app.router.routes.extend(HOT_ROUTES)
     app.include_router(dashboard.router)
+    # The routes themselves, for the Allow header of a 405 (FastAPI nests included routers).
+    included = [route for m in (*routers, dashboard) for route in m.router.routes]
+    app.state.routes = [*HOT_ROUTES, *included]
+    docs.install(app)
+    openapi.install(app, tessera.config.session.cookie_name)
     app.add_exception_handler(SignInRequired, to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     relative_slash_redirects(app.router)

@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from starlette.types import Scope
 
 from tessera.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from tessera.errors import FieldError, NotFound, TesseraError, ValidationFailed
+from tessera.errors import FieldError, InvalidRequest, NotFound, TesseraError, ValidationFailed
 from tessera.text import (
     EMAIL_MAX_LENGTH,
     NAME_MAX_LENGTH,
@@ -37,6 +37,9 @@ def refusal(scope: Scope) -> TesseraError | None:
     """Why the edge refuses this request's path or query string, if it does."""
     if not _path_is_clean(scope):
         return NotFound("Nothing has this path: it holds a NUL or a lone surrogate.")
+    # RFC 9110 forbids NUL in a field value; servers that let one through must not reach a query.
+    if any(b"\x00" in value for _, value in scope.get("headers", ())):
+        return InvalidRequest("A request header holds a NUL character.")
     query: bytes = scope.get("query_string", b"")
     if query and _SUSPECT.search(query):
         field = _unclean_parameter(query)

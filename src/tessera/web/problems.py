@@ -10,16 +10,17 @@ everywhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from tessera.edge.problems import (
-    PROBLEM_TYPE,
     Problem,
     oauth_response,
     problem_of,
@@ -31,7 +32,6 @@ from tessera.errors import FieldError, InternalError, InvalidRequest, TesseraErr
 from tessera.web.dashboard.pages import error_page, is_page
 from tessera.web.routes.forward_auth import PATH as FORWARD_AUTH
 
-__all__ = ["PROBLEM_TYPE", "error_response", "install", "invalid_body"]
 OAUTH_PREFIX = "/oauth2/"
 UNEXPECTED = "An unexpected error occurred."
 
@@ -47,7 +47,10 @@ def install(app: FastAPI) -> None:
 
 
 def error_response(scope: Scope, exc: BaseException) -> Response:
-    return render(scope, problem_of_exception(exc))
+    problem = problem_of_exception(exc)
+    if problem.status == 405:
+        problem = replace(problem, headers=(("Allow", allowed_methods(scope)),))
+    return render(scope, problem)
 
 
 def problem_of_exception(exc: BaseException) -> Problem:
@@ -85,6 +88,16 @@ def invalid_body(errors: Sequence[Mapping[str, Any]]) -> TesseraError:
     if any(e.get("type") == "json_invalid" for e in errors):
         return InvalidRequest("The request body is not valid JSON.", errors=fields)
     return ValidationFailed("The request is not valid.", errors=fields)
+
+
+def allowed_methods(scope: Scope) -> str:
+    """Every method the path answers. Starlette's own ``Allow`` names only the methods of the
+    first route whose path matched, while each method of a path is a route of its own here."""
+    methods: set[str] = set()
+    for route in scope["app"].state.routes:
+        if isinstance(route, Route) and route.methods and route.matches(scope)[0] != Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def _header(scope: Scope, name: bytes) -> str:

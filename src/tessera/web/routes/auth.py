@@ -14,6 +14,7 @@ from tessera.accounts.passwords import MAX_PASSWORD_LENGTH
 from tessera.errors import Forbidden, InvalidRequest, Unauthorized
 from tessera.principal import Principal
 from tessera.storage.models import User
+from tessera.web import resources
 from tessera.web.cookies import (
     add_response_header,
     check_same_origin,
@@ -22,6 +23,7 @@ from tessera.web.cookies import (
 )
 from tessera.web.deps import authenticate, client_info, tessera_of
 from tessera.web.inputs import ApiBody, Email, Name, NewPassword, PersonName
+from tessera.web.openapi import AUTHENTICATED, JSON_BODY, USER_CREDENTIALS, problems
 
 router = APIRouter(prefix="/v1", tags=["users and tokens"])
 
@@ -44,7 +46,12 @@ class LogoutBody(ApiBody):
     refresh_token: str | None = Field(default=None, max_length=512)
 
 
-@router.post("/auth/signup", status_code=201)
+@router.post(
+    "/auth/signup",
+    status_code=201,
+    response_model=resources.SignedUp,
+    responses=problems(*JSON_BODY, 403, 409),
+)
 def signup(body: SignupBody, request: Request) -> dict[str, Any]:
     tessera = tessera_of(request)
     if tessera.config.signup != "open":
@@ -75,7 +82,11 @@ def signup(body: SignupBody, request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/auth/token")
+@router.post(
+    "/auth/token",
+    response_model=resources.TokenPair,
+    responses=problems(*JSON_BODY, 401, 429, 503),
+)
 def token(body: TokenBody, request: Request) -> dict[str, Any]:
     tokens = tessera_of(request).tokens
     if body.grant_type == "refresh_token":
@@ -87,7 +98,13 @@ def token(body: TokenBody, request: Request) -> dict[str, Any]:
     return tokens.login(body.email, body.password, client_info(request)).as_response()
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    response_class=Response,
+    responses=problems(*JSON_BODY, 401, 403, 404),
+    openapi_extra={"security": [{}, {"sessionCookie": []}]},
+)
 def logout(request: Request, body: LogoutBody | None = None) -> Response:
     tessera = tessera_of(request)
     if body is not None and body.refresh_token:
@@ -98,7 +115,12 @@ def logout(request: Request, body: LogoutBody | None = None) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me")
+@router.get(
+    "/me",
+    response_model=resources.Me,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=USER_CREDENTIALS,
+)
 def me(request: Request, principal: Principal = Depends(authenticate)) -> dict[str, Any]:
     if principal.kind != "user" or principal.user_id is None:
         raise Forbidden("/v1/me describes a signed-in user; this credential is not one.")

@@ -19,10 +19,61 @@ from tessera.edge.clientip import forwarded_client_ip
 from tessera.errors import InsufficientScope, Unauthorized
 from tessera.principal import ClientInfo, Principal
 from tessera.storage.db import DatabaseNeeded
+from tessera.web import resources
 from tessera.web.deps import client_info, identify, tessera_of
 from tessera.web.fastpath import HandledRoute
+from tessera.web.openapi import AUTHENTICATED, error_response, problems
 
 PATH = "/v1/forward-auth"
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "required": False, "schema": {"type": "string"}}
+
+
+def _parameter(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", **_header(description)}
+
+
+DESCRIPTION = {
+    # The proxy's service token and the client's credential as the client sent it.
+    "security": [
+        {"proxyServiceToken": [], client: []} for client in ("bearer", "apiKey", "sessionCookie")
+    ],
+    "parameters": [
+        _parameter("X-Original-Method", "The client's method (nginx)."),
+        _parameter("X-Original-URI", "The client's URI (nginx)."),
+        _parameter("X-Forwarded-Method", "The client's method (Traefik)."),
+        _parameter("X-Forwarded-Uri", "The client's URI (Traefik)."),
+        _parameter("X-Forwarded-For", "The client's address."),
+        _parameter("X-Tessera-Proxy", "nginx: send a 429 as 403 with X-Tessera-Status."),
+    ],
+}
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    # 400: a path that stays ambiguous once normalized (an encoded "/", a backslash, a NUL).
+    **problems(400, *AUTHENTICATED),
+    200: {
+        "description": "The request may go on, with the caller's identity in headers.",
+        "model": resources.ForwardAuthIdentity,
+        "headers": {
+            "X-Tessera-Organization-Id": _header("The caller's organization."),
+            "X-Tessera-Principal": _header("The caller: key_…, usr_… or cli_…"),
+            "X-Tessera-Scopes": _header("The caller's scopes, space-separated."),
+            "X-Tessera-Workspace-Id": _header("The workspace, when one is resolved."),
+            "X-Tessera-Environment": _header("live or test, for an API key."),
+        },
+    },
+    403: {
+        **error_response(403),
+        "headers": {
+            **error_response(403)["headers"],
+            "X-Tessera-Status": _header(
+                "With X-Tessera-Proxy: nginx, the status meant (400, 429 or 503)."
+            ),
+            "Retry-After": _header("With X-Tessera-Status: 429, seconds to wait."),
+        },
+    },
+}
 
 
 class ForwardAuthEndpoint:
@@ -50,7 +101,13 @@ def forward_auth() -> None:
 
 
 route = HandledRoute(
-    PATH, forward_auth, handler=ForwardAuthEndpoint(), methods=["GET"], tags=["forward auth"]
+    PATH,
+    forward_auth,
+    handler=ForwardAuthEndpoint(),
+    methods=["GET"],
+    tags=["forward auth"],
+    responses=ANSWERS,
+    openapi_extra=DESCRIPTION,
 )
 
 

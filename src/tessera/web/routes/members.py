@@ -9,8 +9,10 @@ from pydantic import Field
 
 from tessera.accounts import members
 from tessera.principal import Principal
+from tessera.web import resources
 from tessera.web.deps import client_info, requires, tessera_of
 from tessera.web.inputs import ApiBody, Email
+from tessera.web.openapi import AUTHENTICATED, CREDENTIALS, JSON_BODY, problems
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 
@@ -24,7 +26,12 @@ class RoleBody(ApiBody):
     role: str = Field(max_length=50)
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=resources.MemberList,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=CREDENTIALS,
+)
 def list_members(
     request: Request, principal: Principal = Depends(requires("members:read"))
 ) -> dict[str, Any]:
@@ -33,7 +40,13 @@ def list_members(
         return {"data": [m.as_resource() for m in rows], "next_cursor": None}
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    response_model=resources.Member,
+    responses=problems(*AUTHENTICATED, *JSON_BODY, 409),
+    openapi_extra=CREDENTIALS,
+)
 def add_member(
     body: AddMemberBody, request: Request, principal: Principal = Depends(requires("members:write"))
 ) -> dict[str, Any]:
@@ -51,7 +64,12 @@ def add_member(
         return member.as_resource()
 
 
-@router.patch("/{user_id}")
+@router.patch(
+    "/{user_id}",
+    response_model=resources.Member,
+    responses=problems(*AUTHENTICATED, *JSON_BODY, 409),
+    openapi_extra=CREDENTIALS,
+)
 def change_role(
     user_id: str,
     body: RoleBody,
@@ -72,7 +90,12 @@ def change_role(
         return member.as_resource()
 
 
-@router.delete("/{user_id}")
+@router.delete(
+    "/{user_id}",
+    response_model=resources.RemovedMember,
+    responses=problems(*AUTHENTICATED, 409),
+    openapi_extra=CREDENTIALS,
+)
 def remove_member(
     user_id: str, request: Request, principal: Principal = Depends(requires("members:write"))
 ) -> dict[str, Any]:

@@ -26,8 +26,10 @@ from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed
 from tessera.keys.verify import Verdict
 from tessera.storage.db import DatabaseNeeded
 from tessera.text import UNCLEAN_MESSAGE
+from tessera.web import resources
 from tessera.web.fastpath import HandledRoute
 from tessera.web.inputs import unclean_field
+from tessera.web.openapi import JSON_BODY, SERVICE_TOKEN, problems
 from tessera.web.problems import invalid_body
 
 PATH = "/v1/keys/verify"
@@ -68,11 +70,14 @@ route = HandledRoute(
     handler=VerifyEndpoint(),
     methods=["POST"],
     tags=["verification"],
+    response_model=resources.Verdict,
+    responses=problems(*JSON_BODY, 401, 403, 503),
     openapi_extra={
+        **SERVICE_TOKEN,
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": VerifyBody.model_json_schema()}},
-        }
+        },
     },
 )
 JSON_HEADERS = [(b"content-type", b"application/json")]

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, Request
 from tessera import audit
 from tessera.accounts import workspaces
 from tessera.principal import Principal
+from tessera.web import resources
 from tessera.web.deps import client_info, requires, tessera_of
 from tessera.web.inputs import ApiBody, Name
+from tessera.web.openapi import AUTHENTICATED, CREDENTIALS, JSON_BODY, problems
 
 router = APIRouter(prefix="/v1/workspaces", tags=["workspaces"])
 
@@ -19,7 +21,12 @@ class WorkspaceBody(ApiBody):
     name: Name
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=resources.WorkspaceList,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=CREDENTIALS,
+)
 def list_workspaces(
     request: Request, principal: Principal = Depends(requires("workspaces:read"))
 ) -> dict[str, Any]:
@@ -31,7 +38,13 @@ def list_workspaces(
         return {"data": [workspaces.workspace_resource(w) for w in visible], "next_cursor": None}
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    response_model=resources.Workspace,
+    responses=problems(*AUTHENTICATED, *JSON_BODY),
+    openapi_extra=CREDENTIALS,
+)
 def create_workspace(
     body: WorkspaceBody,
     request: Request,
@@ -47,7 +60,12 @@ def create_workspace(
         return workspaces.workspace_resource(workspace)
 
 
-@router.get("/{workspace_id}")
+@router.get(
+    "/{workspace_id}",
+    response_model=resources.Workspace,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=CREDENTIALS,
+)
 def get_workspace(
     workspace_id: str, request: Request, principal: Principal = Depends(requires("workspaces:read"))
 ) -> dict[str, Any]:
@@ -56,7 +74,12 @@ def get_workspace(
         return workspaces.workspace_resource(workspace)
 
 
-@router.patch("/{workspace_id}")
+@router.patch(
+    "/{workspace_id}",
+    response_model=resources.Workspace,
+    responses=problems(*AUTHENTICATED, *JSON_BODY),
+    openapi_extra=CREDENTIALS,
+)
 def rename_workspace(
     workspace_id: str,
     body: WorkspaceBody,
@@ -73,7 +96,12 @@ def rename_workspace(
         return workspaces.workspace_resource(workspace)
 
 
-@router.delete("/{workspace_id}")
+@router.delete(
+    "/{workspace_id}",
+    response_model=resources.DeletedWorkspace,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=CREDENTIALS,
+)
 def delete_workspace(
     workspace_id: str,
     request: Request,
