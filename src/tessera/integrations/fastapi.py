@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.requests import HTTPConnection, Request
@@ -41,6 +41,7 @@ from tessera.errors import (
     WorkspaceRequired,
 )
 from tessera.ids import digest, next_request_id
+from tessera.integrations.checks import Check, Checked, Presented
 from tessera.keys.cache import EvictionBus, TtlCache
 from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.gcra import RateLimitDecision
@@ -57,14 +58,6 @@ REFUSALS: dict[str, type[TesseraError]] = {
     "ip_forbidden": Forbidden,
     "workspace_required": WorkspaceRequired,
 }
-
-
-@dataclass(frozen=True)
-class Presented:
-    credential: str
-    workspace_id: str | None
-    organization_id: str | None
-    client: ClientInfo
 
 
 class Authenticator:
@@ -163,24 +156,6 @@ def _internal_error(request: Request) -> InternalError:
     request.scope.setdefault("state", {})["request_id"] = request_id
     log.exception("unhandled error", extra={"request_id": request_id})
     return InternalError("An unexpected error occurred.")
-
-
-class Check(Protocol):
-    """How an :class:`Authenticator` decides: on the server's stores, or by asking it."""
-
-    async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked: ...
-
-    def forget(self, key_digest: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class Checked:
-    principal: Principal
-    rate_limit: RateLimitDecision | None
-    client_ip: str | None = None
-    # Uses a cached answer may still serve: the quota the server reported as remaining.
-    budget: int = 0
-    unreported: int = 0  # uses served from the cache that the server has not counted yet
 
 
 class _RemoteCheck:

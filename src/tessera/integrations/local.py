@@ -12,7 +12,7 @@ from tessera.clock import Clock
 from tessera.config import Config
 from tessera.deployment import Tessera
 from tessera.errors import InsufficientScope, Unauthorized
-from tessera.integrations.fastapi import Checked, Presented
+from tessera.integrations.checks import Checked, Presented
 from tessera.storage.db import DatabaseNeeded
 
 

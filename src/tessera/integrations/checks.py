@@ -1,0 +1,35 @@
+"""What the integration's two modes share: the request's credential in, the caller out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from tessera.principal import ClientInfo, Principal
+from tessera.ratelimit.gcra import RateLimitDecision
+
+
+@dataclass(frozen=True)
+class Presented:
+    credential: str
+    workspace_id: str | None
+    organization_id: str | None
+    client: ClientInfo
+
+
+class Check(Protocol):
+    """How the integration decides: on the server's stores, or by asking the server."""
+
+    async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked: ...
+
+    def forget(self, key_digest: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Checked:
+    principal: Principal
+    rate_limit: RateLimitDecision | None
+    client_ip: str | None = None
+    # Uses a cached answer may still serve: the quota the server reported as remaining.
+    budget: int = 0
+    unreported: int = 0  # uses served from the cache that the server has not counted yet
