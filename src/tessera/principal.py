@@ -45,7 +45,7 @@ class Principal:
             raise Forbidden("This credential belongs to no organization.")
         return self.organization_id
 
-    def has_scopes(self, required: list[str] | tuple[str, ...]) -> list[str]:
+    def missing_scopes(self, required: list[str] | tuple[str, ...]) -> list[str]:
         """The required scopes this principal lacks."""
         return [scope for scope in required if scope not in self.scopes]
 

@@ -224,7 +224,7 @@ def _still_fits(cached: Checked, presented: Presented, scopes: tuple[str, ...]) 
     """A cached answer serves only requests it fully answers: the scopes held, no workspace
     named, and the same client address (keys may be limited to networks)."""
     return (
-        not cached.principal.has_scopes(scopes)
+        not cached.principal.missing_scopes(scopes)
         and presented.workspace_id is None
         and presented.client.ip == cached.client_ip
     )

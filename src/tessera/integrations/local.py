@@ -50,7 +50,7 @@ class LocalCheck:
         principal = tessera.credentials.in_workspace(
             principal, presented.workspace_id, allow_database=allow_database
         )
-        missing = principal.has_scopes(scopes)
+        missing = principal.missing_scopes(scopes)
         if missing:
             raise InsufficientScope(missing)
         return Checked(principal, tessera.rate_limits.charge(principal))

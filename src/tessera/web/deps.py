@@ -108,7 +108,7 @@ def requires(*scopes: str) -> Callable[[Request], Principal]:
 
     def check(request: Request) -> Principal:
         principal = authenticate(request)
-        missing = principal.has_scopes(scopes)
+        missing = principal.missing_scopes(scopes)
         if missing:
             raise InsufficientScope(missing)
         return principal

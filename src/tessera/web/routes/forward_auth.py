@@ -131,7 +131,7 @@ def _authorize(request: Request, allow_database: bool) -> Principal:
         user_agent=request.headers.get("user-agent"),
     )
     principal = identify(request, allow_database=allow_database, client=client)
-    missing = principal.has_scopes(required)
+    missing = principal.missing_scopes(required)
     if missing:
         raise InsufficientScope(missing)
     return principal

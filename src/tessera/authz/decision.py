@@ -1,0 +1,131 @@
+"""What the pipeline reads (:class:`RequestFacts`) and what it answers (:class:`Allowed` or
+:class:`Refused`): frozen data, and the one table from a refusal to the error the edge answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from tessera.errors import (
+    Forbidden,
+    InsufficientScope,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    TesseraError,
+    Unauthorized,
+    WorkspaceRequired,
+)
+from tessera.keys.records import KeyRecord
+from tessera.principal import Principal
+from tessera.ratelimit.gcra import RateLimitDecision
+
+RefusalCode = Literal[
+    # No credential, or one that authenticates no one (a bad token, a dead session).
+    "unauthorized",
+    # What a presented API key is (the verification API's codes, SPEC section 5).
+    "malformed",
+    "not_found",
+    "expired",
+    "revoked",
+    "ip_forbidden",
+    # What the request asks of a valid credential.
+    "insufficient_scope",
+    "workspace_forbidden",
+    "workspace_required",
+    "rate_limited",
+    "unknown_organization",  # X-Organization-ID names an organization the credential is not in
+    "forbidden",  # no route allows the request, or the session cookie came from another site
+    "invalid_request",  # the request's path has no canonical form
+]
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """A request, as far as authorization goes; the edge reads it from the request once.
+
+    ``credential`` is what ``X-API-Key`` or ``Authorization: Bearer`` carried, as presented;
+    ``session`` the session cookie, where a cookie may stand in for it. The scopes the request
+    needs are ``required_scopes``, plus those of the forward-auth route table when ``route``
+    (the original method and URI) is given.
+    """
+
+    credential: str | None
+    required_scopes: tuple[str, ...] = ()
+    route: tuple[str, str] | None = None
+    workspace_id: str | None = None
+    require_workspace: bool = False
+    organization_id: str | None = None
+    client_ip: str | None = None
+    session: str | None = None
+    method: str = "GET"
+    origin: str | None = None  # the Origin header, for a request the session cookie authenticates
+    fetch_site: str | None = None  # Sec-Fetch-Site, likewise
+    # The verification API: only an API key is judged, its failures are the asking service's
+    # to throttle, and ``uses`` uses are counted at once.
+    keys_only: bool = False
+    uses: int = 1
+
+
+@dataclass(frozen=True)
+class Allowed:
+    principal: Principal  # acting in ``workspace``
+    workspace: str | None
+    quota: RateLimitDecision | None  # the credential's figures after this request
+    renew_session: bool = False  # the session's idle limit moved: send its cookie again
+
+
+@dataclass(frozen=True)
+class Refused:
+    code: RefusalCode
+    detail: str
+    quota: RateLimitDecision | None = None  # the credential's figures, once it was charged
+    retry_after: int = 0  # for ``rate_limited``: seconds until a request would be allowed
+    missing_scopes: tuple[str, ...] = ()
+    credential_presented: bool = True
+    principal: Principal | None = None  # who was refused, when that was established
+    key: KeyRecord | None = None  # the API key presented, when it exists
+    renew_session: bool = False
+
+
+Decision = Allowed | Refused
+
+
+def _unauthorized(refused: Refused) -> TesseraError:
+    return Unauthorized(refused.detail, credential_presented=refused.credential_presented)
+
+
+def _rate_limited(refused: Refused) -> TesseraError:
+    return RateLimited(refused.detail, retry_after=refused.retry_after)
+
+
+def _forbidden(refused: Refused) -> TesseraError:
+    return Forbidden(refused.detail)
+
+
+ERRORS: dict[RefusalCode, Callable[[Refused], TesseraError]] = {
+    "unauthorized": _unauthorized,
+    "malformed": _unauthorized,
+    "not_found": _unauthorized,
+    "expired": _unauthorized,
+    "revoked": _unauthorized,
+    "ip_forbidden": _forbidden,
+    "insufficient_scope": lambda r: InsufficientScope(list(r.missing_scopes), r.detail),
+    "workspace_forbidden": _forbidden,
+    "workspace_required": lambda r: WorkspaceRequired(r.detail),
+    "rate_limited": _rate_limited,
+    "unknown_organization": lambda r: NotFound(r.detail),
+    "forbidden": _forbidden,
+    "invalid_request": lambda r: InvalidRequest(r.detail),
+}
+
+
+def refusal_error(refused: Refused) -> TesseraError:
+    """The error an edge answers a refusal with (its status and headers: the one error map)."""
+    return ERRORS[refused.code](refused)
+
+
+def lacking(missing: tuple[str, ...]) -> str:
+    return f"This credential lacks the scope {' '.join(sorted(missing))}."

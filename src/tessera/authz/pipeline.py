@@ -1,0 +1,244 @@
+"""The pipeline: who the caller is, then what the request asks of them, in one order for all.
+
+1. the forward-auth route's scopes, when the request came through a proxy;
+2. the credential, by its form: an API key, a service token, a user's access token, or the
+   session cookie when nothing else was presented; a credential that authenticates no one
+   counts against the client's address (``failures_per_ip``);
+3. the organization the request names (``X-Organization-ID``), and the same-site rule for the
+   session cookie;
+4. the workspace (SPEC section 5);
+5. the credential's quota, charged once per request (``uses`` at once for the verification
+   API);
+6. the scopes.
+
+Every step answers with data; the first refusal is the decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from tessera.authz.decision import Allowed, Decision, Refused, RequestFacts, lacking
+from tessera.authz.ports import (
+    AccessTokens,
+    Keys,
+    Quotas,
+    Routes,
+    ServiceTokens,
+    Sessions,
+    WorkspaceOwners,
+)
+from tessera.authz.workspaces import outside, resolve_workspace
+from tessera.errors import WouldBlock
+from tessera.keys.format import looks_like_key
+from tessera.keys.records import KeyRecord
+from tessera.principal import Principal
+from tessera.ratelimit.gcra import RateLimitDecision
+
+MAX_CREDENTIAL_LENGTH = 4096
+SERVICE_PREFIX = "svc_"
+NO_CREDENTIAL = "This endpoint needs a credential."
+MALFORMED = "The credential is malformed."
+THROTTLED = "Too many failed authentications from this address."
+KEY_REFUSALS = {
+    "expired": "The API key has expired.",
+    "revoked": "The API key has been revoked.",
+    "ip_forbidden": "This API key may not be used from this address.",
+}
+# Refusals of the credential itself: they count against the client's address.
+FAILURES = frozenset({"unauthorized", "malformed", "not_found", "expired", "revoked"})
+STATE_CHANGING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+@dataclass(frozen=True)
+class _Caller:
+    principal: Principal
+    key: KeyRecord | None = None  # when the credential is an API key
+    renew_session: bool = False
+
+
+class Authorizer:
+    def __init__(
+        self,
+        *,
+        keys: Keys,
+        workspaces: WorkspaceOwners,
+        access_tokens: AccessTokens,
+        service_tokens: ServiceTokens,
+        sessions: Sessions,
+        quotas: Quotas,
+        routes: Routes,
+        key_prefix: str,
+        origin: str,
+    ) -> None:
+        self._keys = keys
+        self._workspaces = workspaces
+        self._access_tokens = access_tokens
+        self._service_tokens = service_tokens
+        self._sessions = sessions
+        self._quotas = quotas
+        self._routes = routes
+        self._key_prefix = key_prefix
+        self._origin = origin
+
+    def decide(self, facts: RequestFacts, *, allow_database: bool = True) -> Decision:
+        """The decision on ``facts``. With ``allow_database=False`` only what is in memory is
+        used, and :class:`WouldBlock` is raised when an answer would have to wait."""
+        if not allow_database and not self._quotas.in_process:
+            raise WouldBlock  # every decision may charge a quota
+        required = facts.required_scopes
+        if facts.route is not None:
+            scopes = self._routes.route_scopes(*facts.route)
+            if isinstance(scopes, Refused):
+                return scopes
+            required = (*required, *scopes)
+        caller = self._caller(facts, allow_database)
+        if isinstance(caller, Refused):
+            decision: Decision = self._failed(caller, facts)
+        else:
+            decision = self._authorize(caller, facts, required, allow_database)
+        if caller.key is not None:  # every decision about an existing key is a use of it
+            accepted = isinstance(decision, Allowed)
+            self._keys.record_use(caller.key.id, accepted=accepted, count=facts.uses)
+        return decision
+
+    def service(self, raw: str, caller_ip: str | None, *, allow_database: bool) -> Decision:
+        """A service token presented by a caller of the platform's own endpoints (the
+        verification API, forward auth); a wrong one counts against the caller's address."""
+        found = self._service_tokens.service_principal(raw, allow_database=allow_database)
+        if isinstance(found, Refused):
+            if not allow_database and not self._quotas.in_process:
+                raise WouldBlock  # counting the failure waits on Redis
+            return self._throttled(found, caller_ip)
+        return Allowed(found, None, None)
+
+    def _caller(self, facts: RequestFacts, allow_database: bool) -> _Caller | Refused:
+        credential = facts.credential
+        if credential is None:
+            if facts.session is None or facts.keys_only:
+                return Refused("unauthorized", NO_CREDENTIAL, credential_presented=False)
+            return self._session(facts, facts.session, allow_database)
+        if facts.keys_only or looks_like_key(credential, self._key_prefix):
+            return self._key(credential, facts, allow_database)
+        if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
+            return Refused("malformed", MALFORMED)
+        if credential.startswith(SERVICE_PREFIX):
+            found = self._service_tokens.service_principal(
+                credential, allow_database=allow_database
+            )
+            return found if isinstance(found, Refused) else _Caller(found)
+        if credential.count(".") == 2:
+            if not allow_database:
+                raise WouldBlock  # a user's token checks its family and membership
+            user = self._access_tokens.user_principal(credential, facts.organization_id)
+            return user if isinstance(user, Refused) else _Caller(user)
+        return Refused("malformed", MALFORMED)
+
+    def _key(self, raw: str, facts: RequestFacts, allow_database: bool) -> _Caller | Refused:
+        identity = self._keys.identify(
+            raw, client_ip=facts.client_ip, allow_database=allow_database
+        )
+        if identity.principal is None or identity.code != "valid":
+            detail = KEY_REFUSALS.get(identity.code, "The API key is not valid.")
+            code = "malformed" if identity.code == "valid" else identity.code
+            return Refused(code, detail, key=identity.record)
+        principal = identity.principal
+        if facts.organization_id and facts.organization_id != principal.organization_id:
+            # A credential bound to one organization answers 404 for any other (never 403).
+            detail = f"No organization {facts.organization_id}."
+            return Refused("unknown_organization", detail, key=identity.record)
+        return _Caller(principal, identity.record)
+
+    def _session(self, facts: RequestFacts, raw: str, allow_database: bool) -> _Caller | Refused:
+        if not allow_database:
+            raise WouldBlock
+        found = self._sessions.session_identity(raw, facts.organization_id)
+        if found is None:
+            return Refused("unauthorized", NO_CREDENTIAL, credential_presented=False)
+        refused = self._cross_site(facts)
+        if refused is not None:
+            return replace(refused, renew_session=found.renewed)
+        return _Caller(found.principal, renew_session=found.renewed)
+
+    def _cross_site(self, facts: RequestFacts) -> Refused | None:
+        """A state-changing request from another site may not ride on the cookie (CSRF)."""
+        if facts.method.upper() not in STATE_CHANGING:
+            return None
+        if facts.origin is not None and facts.origin.rstrip("/") != self._origin:
+            return Refused("forbidden", "Cross-origin requests may not use the session cookie.")
+        if facts.fetch_site == "cross-site":
+            return Refused("forbidden", "Cross-site requests may not use the session cookie.")
+        return None
+
+    def _failed(self, refused: Refused, facts: RequestFacts) -> Refused:
+        presented = facts.credential is not None
+        if facts.keys_only or not presented or refused.code not in FAILURES:
+            return refused
+        return self._throttled(refused, facts.client_ip)
+
+    def _throttled(self, refused: Refused, ip: str | None) -> Refused:
+        """``refused``, or ``rate_limited`` once the address is past its failures."""
+        failures = self._quotas.count_failure(ip)
+        if failures is None:
+            return refused
+        return Refused("rate_limited", THROTTLED, retry_after=failures.retry_after, key=refused.key)
+
+    def _authorize(
+        self,
+        caller: _Caller,
+        facts: RequestFacts,
+        required: tuple[str, ...],
+        allow_database: bool,
+    ) -> Decision:
+        principal = caller.principal
+        workspace = self._workspace(principal, facts, allow_database)
+        if isinstance(workspace, Refused):
+            return _of(caller, workspace, principal)
+        if workspace is not None:
+            principal = replace(principal, workspace_id=workspace)
+        quota = self._quotas.charge(principal, facts.uses)
+        if quota is not None and not quota.allowed:
+            return _of(caller, _over(quota), principal, quota)
+        missing = tuple(principal.missing_scopes(required))
+        if missing:
+            refused = Refused("insufficient_scope", lacking(missing), missing_scopes=missing)
+            return _of(caller, refused, principal, quota)
+        return Allowed(principal, workspace, quota, caller.renew_session)
+
+    def _workspace(
+        self, principal: Principal, facts: RequestFacts, allow_database: bool
+    ) -> str | Refused | None:
+        resolved = resolve_workspace(
+            principal.workspace_ids, facts.workspace_id, required=facts.require_workspace
+        )
+        if isinstance(resolved, Refused) or resolved.workspace_id is None:
+            return resolved if isinstance(resolved, Refused) else None
+        owned = self._workspaces.in_organization(
+            resolved.workspace_id, principal.organization_id, allow_database=allow_database
+        )
+        return (
+            resolved.workspace_id
+            if owned
+            else Refused("workspace_forbidden", outside(facts.workspace_id))
+        )
+
+
+def _over(quota: RateLimitDecision) -> Refused:
+    detail = f"Rate limit of {quota.limit} requests per {quota.window} s exceeded."
+    return Refused("rate_limited", detail, retry_after=quota.retry_after)
+
+
+def _of(
+    caller: _Caller,
+    refused: Refused,
+    principal: Principal,
+    quota: RateLimitDecision | None = None,
+) -> Refused:
+    """``refused``, saying whom it refused and what their quota stands at."""
+    return replace(
+        refused,
+        principal=principal,
+        key=caller.key,
+        quota=quota,
+        renew_session=caller.renew_session,
+    )

@@ -1,0 +1,84 @@
+"""What the pipeline asks of the rest of Tessera: one small Protocol per collaborator.
+
+Each answers with data (a principal, or a :class:`~tessera.authz.decision.Refused`); with
+``allow_database=False`` each answers from memory or raises ``DatabaseNeeded``, so that the
+pipeline can run on the event loop and move to a worker thread only when it must wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from tessera.authz.decision import Refused
+from tessera.keys.records import KeyRecord
+from tessera.principal import Principal
+from tessera.ratelimit.gcra import RateLimitDecision
+
+KeyCode = Literal["valid", "malformed", "not_found", "expired", "revoked", "ip_forbidden"]
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    """What a presented API key is: its record when it exists, its principal when it may act."""
+
+    code: KeyCode
+    record: KeyRecord | None = None
+    principal: Principal | None = None
+
+
+@dataclass(frozen=True)
+class SessionIdentity:
+    principal: Principal
+    renewed: bool  # the idle limit moved: the cookie is to be sent again
+
+
+class Keys(Protocol):
+    def identify(self, raw: str, *, client_ip: str | None, allow_database: bool) -> KeyIdentity: ...
+
+    def record_use(self, key_id: str, *, accepted: bool, count: int) -> None:
+        """Count ``count`` uses of the key, accepted or refused (its usage figures)."""
+        ...
+
+
+class WorkspaceOwners(Protocol):
+    def in_organization(
+        self, workspace_id: str, organization_id: str | None, *, allow_database: bool
+    ) -> bool: ...
+
+
+class AccessTokens(Protocol):
+    def user_principal(self, token: str, organization_id: str | None) -> Principal | Refused:
+        """The user of an access token (always a look-up: never from memory alone)."""
+        ...
+
+
+class ServiceTokens(Protocol):
+    def service_principal(self, raw: str, *, allow_database: bool) -> Principal | Refused: ...
+
+
+class Sessions(Protocol):
+    def session_identity(self, raw: str, organization_id: str | None) -> SessionIdentity | None:
+        """The live session of a cookie's value (always a look-up)."""
+        ...
+
+
+class Quotas(Protocol):
+    @property
+    def in_process(self) -> bool:
+        """Whether the limiter answers from this process's memory (never waiting)."""
+        ...
+
+    def charge(self, principal: Principal, cost: int) -> RateLimitDecision | None:
+        """Count ``cost`` requests of the credential (all or none); None: not limited."""
+        ...
+
+    def count_failure(self, ip: str | None) -> RateLimitDecision | None:
+        """Count a failed authentication from ``ip``; the refusal once it is past its limit."""
+        ...
+
+
+class Routes(Protocol):
+    def route_scopes(self, method: str, uri: str) -> tuple[str, ...] | Refused:
+        """The scopes forward auth requires for the original request."""
+        ...
