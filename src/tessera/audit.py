@@ -24,7 +24,6 @@ ACTIONS = (
     "user.login_failed",
     "session.ended",
     "refresh_token.reuse_detected",
-    "oauth_client.created",
     "member.role_changed",
     "member.added",
     "member.removed",

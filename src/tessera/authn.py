@@ -11,12 +11,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tessera.accounts import service as accounts
-from tessera.errors import Forbidden, NotFound, Unauthorized, WorkspaceRequired
+from tessera.errors import Forbidden, NotFound, Unauthorized, WorkspaceRequired, WouldBlock
 from tessera.keys.format import looks_like_key
 from tessera.keys.verify import resolve_workspace
 from tessera.principal import ClientInfo, Principal
 from tessera.service_tokens import SERVICE_PREFIX
-from tessera.storage.db import DatabaseNeeded
 
 if TYPE_CHECKING:
     from tessera.deployment import Tessera
@@ -41,7 +40,7 @@ class Credentials:
         allow_database: bool = True,
     ) -> Principal:
         """With ``allow_database=False`` only cached answers are used, and
-        :class:`DatabaseNeeded` is raised when a look-up would have to wait."""
+        :class:`WouldBlock` is raised when a look-up would have to wait."""
         if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
             raise Unauthorized("The credential is malformed.")
         if credential.startswith(SERVICE_PREFIX + "_"):
@@ -53,7 +52,7 @@ class Credentials:
             return _in_organization(principal, organization_id)
         if credential.count(".") == 2:
             if not allow_database:
-                raise DatabaseNeeded  # user tokens check their family and membership
+                raise WouldBlock  # user tokens check their family and membership
             return self.user_from_access_token(credential, organization_id)
         raise Unauthorized("The credential is malformed.")
 

@@ -128,5 +128,13 @@ class ServiceUnavailable(TesseraError):
     title = "Service Unavailable"
 
 
+class WouldBlock(Exception):
+    """An answer needs the database or Redis, and the caller asked for one without waiting.
+
+    Raised by the hot paths' look-ups when told to answer from memory alone (they run on the
+    event loop); the caller retries in a worker thread. Never reaches a client.
+    """
+
+
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the offending key."""

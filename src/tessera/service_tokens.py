@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tessera.clock import Clock
-from tessera.errors import Unauthorized
+from tessera.errors import Unauthorized, WouldBlock
 from tessera.ids import digest, new_id, new_secret
 from tessera.principal import Principal
-from tessera.storage.db import Database, DatabaseNeeded
+from tessera.storage.db import Database
 from tessera.storage.models import ServiceToken
 
 SERVICE_PREFIX = "svc"
@@ -43,7 +43,7 @@ class ServiceTokens:
         if cached is not None and cached[1] > now:
             return cached[0]
         if not allow_database:
-            raise DatabaseNeeded
+            raise WouldBlock
         with self._db.read() as session:
             row = session.scalars(select(ServiceToken).where(ServiceToken.digest == key)).first()
             token_id = row.id if row is not None and row.revoked_at is None else None

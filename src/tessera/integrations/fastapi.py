@@ -35,6 +35,7 @@ from tessera.errors import (
     TesseraError,
     Unauthorized,
     WorkspaceRequired,
+    WouldBlock,
 )
 from tessera.ids import digest
 from tessera.keys.cache import EvictionBus, TtlCache
@@ -42,7 +43,6 @@ from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.ratelimit.headers import rate_limit_headers
 from tessera.ratelimit.policy import RateLimitExceeded
-from tessera.storage.db import DatabaseNeeded
 from tessera.web.clientip import client_ip
 from tessera.web.deps import presented_credential
 from tessera.web.problems import problem_response
@@ -172,7 +172,7 @@ class _LocalCheck:
     async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked:
         try:  # from the caches, on the event loop
             return self._check(presented, scopes, allow_database=False)
-        except DatabaseNeeded:  # a look-up must wait: in a worker thread
+        except WouldBlock:  # a look-up must wait: in a worker thread
             return await run_in_threadpool(self._check, presented, scopes, True)
 
     def _check(
@@ -180,7 +180,7 @@ class _LocalCheck:
     ) -> Checked:
         tessera = self.tessera
         if not allow_database and not tessera.rate_limits.in_process:
-            raise DatabaseNeeded
+            raise WouldBlock
         tessera.rate_limits.check_address(presented.client.ip)
         try:
             principal = tessera.credentials.authenticate(

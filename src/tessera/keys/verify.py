@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import select
 
 from tessera.accounts import service as accounts
+from tessera.errors import WouldBlock
 from tessera.ids import digest, same_digest
 from tessera.keys import format as key_format
 from tessera.keys.cache import EvictionBus, TtlCache
@@ -20,7 +21,6 @@ from tessera.keys.records import KeyRecord, key_principal
 from tessera.keys.usage import UsageRecorder
 from tessera.principal import Principal
 from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimitDecision
-from tessera.storage.db import DatabaseNeeded
 from tessera.storage.models import ApiKey, Workspace
 
 if TYPE_CHECKING:
@@ -108,17 +108,17 @@ class KeyVerifier:
         uses: int = 1,
     ) -> Verdict:
         """The verdict on ``raw``; with ``allow_database=False`` it raises
-        :class:`DatabaseNeeded` rather than wait on the database or Redis."""
+        :class:`WouldBlock` rather than wait on the database or Redis."""
         key_digest = digest(raw)
         found = self._cache.get(key_digest)
         if found is None:  # only digests of well-formed keys are ever cached
             if key_format.parse(raw, self._prefix) is None:
                 return Verdict("malformed")
             if not allow_database:
-                raise DatabaseNeeded
+                raise WouldBlock
             found = self.load(key_digest)
         if isinstance(found, KeyRecord) and found.scopes is None and not allow_database:
-            raise DatabaseNeeded  # an inheriting key asks for its creator's role
+            raise WouldBlock  # an inheriting key asks for its creator's role
         if not isinstance(found, KeyRecord):
             return Verdict("not_found")
         context = (workspace_id, require_workspace, client_ip, uses)
@@ -161,7 +161,7 @@ class KeyVerifier:
         if not count_rate:
             return Verdict("valid", record, principal)
         if not allow_database and not self._limiter_in_process:
-            raise DatabaseNeeded
+            raise WouldBlock
         decision = self._tessera.limiter.hit(f"key:{record.id}", self.quota(record), uses)
         return Verdict("valid" if decision.allowed else "rate_limited", record, principal, decision)
 
@@ -171,7 +171,7 @@ class KeyVerifier:
         owner = self._workspaces.get(workspace_id)
         if owner is None:
             if not allow_database:
-                raise DatabaseNeeded
+                raise WouldBlock
             with self._tessera.db.read() as session:
                 workspace = session.get(Workspace, workspace_id)
                 owner = workspace.organization_id if workspace else _MISSING

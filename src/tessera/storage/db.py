@@ -16,11 +16,6 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-class DatabaseNeeded(Exception):
-    """Raised by hot-path look-ups told not to touch the database when their cache misses,
-    so that an asynchronous caller can retry in a worker thread."""
-
-
 def engine_url(database_url: str) -> str:
     """``postgresql://`` means the psycopg 3 driver; SQLite URLs pass as they are."""
     if database_url.startswith("postgresql://"):

@@ -7,10 +7,9 @@ from collections.abc import Callable
 from starlette.requests import HTTPConnection, Request
 
 from tessera.deployment import Tessera
-from tessera.errors import InsufficientScope, Unauthorized
+from tessera.errors import InsufficientScope, Unauthorized, WouldBlock
 from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.policy import RateLimitExceeded
-from tessera.storage.db import DatabaseNeeded
 from tessera.web.clientip import client_ip
 from tessera.web.cookies import check_same_origin, cookie_principal
 
@@ -47,18 +46,18 @@ def authenticate(request: Request) -> Principal:
 
 
 def identify(request: Request, *, allow_database: bool) -> Principal:
-    """:func:`authenticate`; with ``allow_database=False`` it raises :class:`DatabaseNeeded`
+    """:func:`authenticate`; with ``allow_database=False`` it raises :class:`WouldBlock`
     rather than wait on the database or Redis (for callers on the event loop)."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     tessera = tessera_of(request)
     if not allow_database and not tessera.rate_limits.in_process:
-        raise DatabaseNeeded
+        raise WouldBlock
     credential = presented_credential(request)
     if credential is None:
         if not allow_database:
-            raise DatabaseNeeded
+            raise WouldBlock
         return _from_cookie(request, tessera)
     client = client_info(request)
     tessera.rate_limits.check_address(client.ip)

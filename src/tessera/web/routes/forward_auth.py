@@ -13,9 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tessera.errors import InsufficientScope, RateLimited, Unauthorized
+from tessera.errors import InsufficientScope, RateLimited, Unauthorized, WouldBlock
 from tessera.principal import Principal
-from tessera.storage.db import DatabaseNeeded
 from tessera.web.deps import identify, tessera_of
 from tessera.web.problems import problem_response
 
@@ -41,7 +40,7 @@ class ForwardAuthEndpoint:
         request = Request(scope, receive)
         try:
             response = decide(request, allow_database=False)
-        except DatabaseNeeded:
+        except WouldBlock:
             response = await run_in_threadpool(decide, request, allow_database=True)
         await response(scope, receive, send)
 

@@ -20,9 +20,15 @@ from starlette.types import Receive, Scope, Send
 
 from tessera.clock import rfc3339
 from tessera.deployment import Tessera
-from tessera.errors import FieldError, Forbidden, InvalidRequest, Unauthorized, ValidationFailed
+from tessera.errors import (
+    FieldError,
+    Forbidden,
+    InvalidRequest,
+    Unauthorized,
+    ValidationFailed,
+    WouldBlock,
+)
 from tessera.keys.verify import Verdict
-from tessera.storage.db import DatabaseNeeded
 from tessera.web.deps import tessera_of
 
 PATH = "/v1/keys/verify"
@@ -79,7 +85,7 @@ async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
     body = _parse(raw_body)
     try:  # from the caches, on the event loop
         verdict = _verify(tessera, token, body, allow_database=False)
-    except DatabaseNeeded:  # a cache missed: ask the database from a worker thread
+    except WouldBlock:  # a cache missed: ask the database from a worker thread
         verdict = await run_in_threadpool(_verify, tessera, token, body, True)
     return orjson.dumps(verdict_body(verdict))
 
