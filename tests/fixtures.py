@@ -101,7 +101,12 @@ def _alive(pid: int) -> bool:
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
+    return fresh_database(request, request.param, tmp_path)
+
+
+def fresh_database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    """The URL of a migrated database with no rows but the shared signing key."""
+    if backend == "sqlite":
         path = tmp_path / "tessera.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"

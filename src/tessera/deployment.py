@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tessera.accounts.passwords import Passwords
+from tessera.audit import AuditLog
 from tessera.authn import Credentials
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config, resolve_secret_key
@@ -22,6 +23,7 @@ from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.scopes import ScopeCatalog
 from tessera.service_tokens import ServiceTokens
 from tessera.sessions.service import BrowserSessions
+from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
 from tessera.tokens.service import UserTokens
 from tessera.tokens.signing import SigningKeys
@@ -41,6 +43,7 @@ class Tessera:
         self.db = Database(config.database_url)
         self.secret_key = resolve_secret_key(config, config_dir=config_dir)
         self.catalog = ScopeCatalog(config)
+        self.audit_log = AuditLog(SqlAuditStore(self.db))
         self.passwords = Passwords(config.password_profile)
         self.limiter: RateLimiter = limiter or _limiter(config, self.clock)
         self.rate_limits = RateLimits(config, self.limiter)

@@ -26,11 +26,11 @@ from tessera.keys import format as key_format
 from tessera.keys import rules
 from tessera.keys.rules import KeySpec
 from tessera.keys.usage import UsageRecorder
-from tessera.pagination import newest_first
 from tessera.principal import ClientInfo, Principal
 from tessera.scopes import ScopeCatalog
 from tessera.storage.db import Database
 from tessera.storage.models import ApiKey, ApiKeyUsage
+from tessera.storage.pagination import newest_first
 
 IMMUTABLE_FIELDS = ("scopes", "workspace_ids", "environment", "allowed_ips", "rate_limit")
 MAX_GRACE_SECONDS = 604_800

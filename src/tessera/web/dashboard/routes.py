@@ -353,17 +353,15 @@ def audit_page(
     request: Request, cursor: str | None = None, who: Visitor = Depends(signed_in)
 ) -> Response:
     _require(who, "audit:read")
-    with tessera_of(request).db.read() as session:
-        events, next_cursor = audit.page(
-            session, _organization(who), limit=50, cursor=cursor, action=None
-        )
-        resources = [audit.to_resource(e) for e in events]
+    page = tessera_of(request).audit_log.page(
+        _organization(who), limit=50, cursor=cursor, action=None
+    )
     return render(
         request,
         "audit.html",
         **page_context(who, "audit"),
-        events=resources,
-        next_cursor=next_cursor,
+        events=[audit.to_resource(e) for e in page.items],
+        next_cursor=page.next_cursor,
     )
 
 
