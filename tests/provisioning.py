@@ -4,7 +4,6 @@ talk to it over the network."""
 from __future__ import annotations
 
 from tessera import service_tokens
-from tessera.accounts import service as accounts
 from tessera.deployment import Tessera
 from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo, Principal
@@ -16,16 +15,9 @@ def new_owner(
     tessera: Tessera, email: str = "ops@example.com", organization: str = "Acme"
 ) -> Principal:
     """A user signed up with a new organization, as the owner principal acting in it."""
-    with tessera.db.session() as session:
-        account = accounts.sign_up(
-            session,
-            tessera.passwords,
-            email=email,
-            password=PASSWORD,
-            name="Ops",
-            organization_name=organization,
-            now=tessera.clock.now(),
-        )
+    account = tessera.accounts.create_user(
+        email=email, password=PASSWORD, name="Ops", organization_name=organization
+    )
     return tessera.credentials.user_principal(account.user.id, account.organization.id)
 
 

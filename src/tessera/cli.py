@@ -12,13 +12,11 @@ from typing import Annotated
 import typer
 
 from tessera import audit
-from tessera.accounts import service as accounts
 from tessera.config import Config, load_config
 from tessera.deployment import Tessera
-from tessera.errors import ConfigError, TesseraError
+from tessera.errors import ConfigError, OrganizationExists, TesseraError
 from tessera.keys import format as key_format
 from tessera.logs import configure_logging
-from tessera.storage.models import Organization
 
 app = typer.Typer(
     help="Tessera: authentication for companies that sell a public API.", no_args_is_help=True
@@ -128,24 +126,33 @@ def service_token_create(
 def user_create(
     email: Annotated[str, typer.Option(help="The user's email.")],
     password: Annotated[str, typer.Option(help="At least 10 characters.")],
-    organization: Annotated[str, typer.Option(help="Organization name; created if new.")],
+    organization: Annotated[str, typer.Option(help="Name of the new organization.")],
     role: Annotated[str, typer.Option(help="Role in the organization.")] = "owner",
+    join: Annotated[
+        bool, typer.Option("--join", help="Join the existing organization of that name.")
+    ] = False,
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     config: ConfigOption = None,
 ) -> None:
-    """Create a user (and the organization if new)."""
+    """Create a user and a new organization (or, with --join, add them to an existing one)."""
     with _deployment(config) as tessera:
         if role not in tessera.catalog.roles:
             raise _fail(f"unknown role '{role}'; roles: {', '.join(sorted(tessera.catalog.roles))}")
-        now = tessera.clock.now()
-        with tessera.db.session() as session:
-            user = accounts.create_user(
-                session, tessera.passwords, email=email, password=password, name=name, now=now
+        try:
+            account = tessera.accounts.create_user(
+                email=email,
+                password=password,
+                name=name,
+                organization_name=organization,
+                role=role,
+                join=join,
             )
-            org = session.query(Organization).filter_by(name=organization).first()
-            if org is None:
-                org, _ = accounts.create_organization(session, organization, now)
-            accounts.add_member(session, user, org, role, now)
+        except OrganizationExists:
+            raise _fail(
+                f"an organization named {organization.strip()!r} already exists; "
+                "add --join to add the user to it"
+            ) from None
+    user, org = account.user, account.organization
     typer.echo(f"created {user.id} <{user.email}> as {role} of {org.name} ({org.id})")
 
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tessera.accounts.members import Members
 from tessera.accounts.passwords import Passwords
+from tessera.accounts.service import Accounts
+from tessera.accounts.workspaces import Workspaces
 from tessera.audit import AuditLog
 from tessera.authn import Credentials
 from tessera.clock import Clock, SystemClock
@@ -23,6 +26,7 @@ from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.scopes import ScopeCatalog
 from tessera.service_tokens import ServiceTokens
 from tessera.sessions.service import BrowserSessions
+from tessera.storage.accounts import SqlAccountStore
 from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
 from tessera.tokens.service import UserTokens
@@ -43,8 +47,18 @@ class Tessera:
         self.db = Database(config.database_url)
         self.secret_key = resolve_secret_key(config, config_dir=config_dir)
         self.catalog = ScopeCatalog(config)
-        self.audit_log = AuditLog(SqlAuditStore(self.db))
         self.passwords = Passwords(config.password_profile)
+        self.audit_log = AuditLog(SqlAuditStore(self.db))
+        self.account_store = SqlAccountStore(self.db)
+        self.accounts = Accounts(
+            self.account_store,
+            self.passwords,
+            self.clock,
+            self.catalog,
+            signup_open=config.signup == "open",
+        )
+        self.workspaces = Workspaces(self.account_store, self.clock)
+        self.members = Members(self.account_store, self.catalog, self.clock)
         self.limiter: RateLimiter = limiter or _limiter(config, self.clock)
         self.rate_limits = RateLimits(config, self.limiter)
         self.signing = SigningKeys(
@@ -55,7 +69,7 @@ class Tessera:
             config.tokens.access_ttl_seconds,
         )
         self.tokens = UserTokens(
-            config, self.db, self.clock, self.passwords, self.signing, self.catalog, self.limiter
+            config, self.db, self.clock, self.accounts, self.signing, self.catalog, self.limiter
         )
         self.service_tokens = ServiceTokens(self.db, self.clock)
         self.usage = UsageRecorder(self.db, self.clock)
@@ -63,7 +77,14 @@ class Tessera:
         self.api_keys = ApiKeys(
             config, self.db, self.clock, self.catalog, self.usage, self.key_verifier.forget
         )
-        self.credentials = Credentials(self)
+        self.credentials = Credentials(
+            config.key_prefix,
+            keys=self.key_verifier,
+            tokens=self.tokens,
+            service_tokens=self.service_tokens,
+            accounts=self.account_store,
+            catalog=self.catalog,
+        )
         self.routes = RouteTable(config)
         self.sessions = BrowserSessions(config.session, self.db, self.clock)
 

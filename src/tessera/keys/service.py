@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from tessera.keys.rules import KeySpec
 from tessera.keys.usage import UsageRecorder
 from tessera.principal import ClientInfo, Principal
 from tessera.scopes import ScopeCatalog
+from tessera.storage.accounts import existing_workspaces
 from tessera.storage.db import Database
 from tessera.storage.models import ApiKey, ApiKeyUsage
 from tessera.storage.pagination import newest_first
@@ -197,7 +199,7 @@ class ApiKeys:
             scopes=scopes,
             inherits_creator_permissions=scopes is None,
             workspace_ids=rules.checked_workspaces(
-                session, actor, organization_id, spec.workspace_ids
+                partial(existing_workspaces, session), actor, organization_id, spec.workspace_ids
             ),
             allowed_ips=rules.checked_networks(actor, spec.allowed_ips),
             rate_limit_requests=limit[0] if limit else None,

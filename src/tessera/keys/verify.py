@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import select
 
-from tessera.accounts import service as accounts
 from tessera.errors import WouldBlock
 from tessera.ids import digest, same_digest
 from tessera.keys import format as key_format
@@ -21,7 +20,7 @@ from tessera.keys.records import KeyRecord, key_principal
 from tessera.keys.usage import UsageRecorder
 from tessera.principal import Principal
 from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimitDecision
-from tessera.storage.models import ApiKey, Workspace
+from tessera.storage.models import ApiKey
 
 if TYPE_CHECKING:
     from tessera.deployment import Tessera
@@ -172,9 +171,8 @@ class KeyVerifier:
         if owner is None:
             if not allow_database:
                 raise WouldBlock
-            with self._tessera.db.read() as session:
-                workspace = session.get(Workspace, workspace_id)
-                owner = workspace.organization_id if workspace else _MISSING
+            workspace = self._tessera.account_store.workspace(workspace_id)
+            owner = workspace.organization_id if workspace else _MISSING
             self._workspaces.put(workspace_id, owner)
         return owner == organization_id
 
@@ -195,9 +193,7 @@ class KeyVerifier:
         """What the creator's role grants now; None once the creator has left."""
         if record.owner_user_id is None:
             return None, None
-        with self._tessera.db.read() as session:
-            member = accounts.membership(session, record.owner_user_id, record.organization_id)
-            role = member.role if member else None
+        role = self._tessera.account_store.role(record.owner_user_id, record.organization_id)
         if role is None:
             return None, None
         return self._tessera.catalog.granted_by_role(role), role

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from tessera import audit
 from tessera.accounts import service as accounts
-from tessera.accounts.passwords import Passwords
+from tessera.accounts.records import User
 from tessera.clock import Clock
 from tessera.config import Config
 from tessera.errors import RateLimited, Unauthorized
@@ -20,7 +20,7 @@ from tessera.ratelimit import Quota, RateLimiter
 from tessera.ratelimit.policy import failure_key
 from tessera.scopes import ScopeCatalog
 from tessera.storage.db import Database
-from tessera.storage.models import RefreshTokenFamily, User
+from tessera.storage.models import RefreshTokenFamily
 from tessera.tokens import refresh
 from tessera.tokens.signing import SigningKeys
 
@@ -57,7 +57,7 @@ class UserTokens:
         config: Config,
         db: Database,
         clock: Clock,
-        passwords: Passwords,
+        accounts: accounts.Accounts,
         signing: SigningKeys,
         catalog: ScopeCatalog,
         limiter: RateLimiter,
@@ -65,7 +65,7 @@ class UserTokens:
         self._config = config
         self._db = db
         self._clock = clock
-        self._passwords = passwords
+        self._accounts = accounts
         self._signing = signing
         self._catalog = catalog
         self._limiter = limiter
@@ -81,7 +81,7 @@ class UserTokens:
                 session,
                 "user.logged_in",
                 now=self._clock.now(),
-                organization_id=self._home_org(session, user),
+                organization_id=self._accounts.home_organization(user.id),
                 actor=("user", user.id),
                 target=("user", user.id),
                 client=client,
@@ -94,10 +94,10 @@ class UserTokens:
         dashboard's session) go through here."""
         throttles = self._login_throttles(email, client)
         self._refuse_if_throttled(throttles)
-        with self._db.session() as session:
-            try:
-                return accounts.check_password(session, self._passwords, email, password)
-            except Unauthorized:
+        try:
+            return self._accounts.check_password(email, password)
+        except Unauthorized:
+            with self._db.session() as session:
                 self._record_failure(session, email, client, throttles)
         raise Unauthorized("The email or password is incorrect.")
 
@@ -148,8 +148,8 @@ class UserTokens:
         )
 
     def _start(self, session: Session, user: User, client: ClientInfo) -> TokenPair:
-        organization_id = self._home_org(session, user)
-        scope = self._role_scope(session, user.id, organization_id)
+        organization_id = self._accounts.home_organization(user.id)
+        scope = self._role_scope(user.id, organization_id)
         family, raw = refresh.start_family(
             session,
             user_id=user.id,
@@ -179,13 +179,9 @@ class UserTokens:
         }
         return TokenPair(self._signing.sign(claims), ttl, raw_refresh)
 
-    def _home_org(self, session: Session, user: User) -> str | None:
-        rows = accounts.memberships(session, user.id)
-        return rows[0][1].id if rows else None
-
-    def _role_scope(self, session: Session, user_id: str, organization_id: str | None) -> str:
-        member = accounts.membership(session, user_id, organization_id) if organization_id else None
-        granted = self._catalog.granted_by_role(member.role) if member else frozenset()
+    def _role_scope(self, user_id: str, organization_id: str | None) -> str:
+        role = self._accounts.role(user_id, organization_id) if organization_id else None
+        granted = self._catalog.granted_by_role(role) if role else frozenset()
         return " ".join(sorted(granted))
 
     def _family_revoked(self, family_id: str) -> bool:

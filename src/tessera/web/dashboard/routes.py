@@ -9,8 +9,6 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from tessera import audit
-from tessera.accounts import members as membership
-from tessera.accounts import service as accounts
 from tessera.errors import Forbidden, RateLimited, TesseraError, Unauthorized
 from tessera.keys.records import key_resource
 from tessera.keys.rules import KeySpec
@@ -89,21 +87,7 @@ async def signup(request: Request) -> Response:
     tessera = tessera_of(request)
     try:
         check_same_origin(request, tessera)
-        if tessera.config.signup != "open":
-            raise Forbidden("Sign-up is closed.")
-        with tessera.db.session() as session:
-            account = accounts.sign_up(
-                session, tessera.passwords, now=tessera.clock.now(), **fields
-            )
-            audit.record(
-                session,
-                "user.signed_up",
-                now=tessera.clock.now(),
-                organization_id=account.organization.id,
-                actor=("user", account.user.id),
-                target=("user", account.user.id),
-                client=client_info(request),
-            )
+        account = tessera.accounts.sign_up(**fields, client=client_info(request))
     except TesseraError as refused:
         return render(
             request, "signup.html", status=refused.status, error=refused.detail, form=fields
@@ -312,12 +296,10 @@ async def end_all_sessions(request: Request, who: Visitor = Depends(signed_in)) 
 @router.get("/settings/members")
 def members_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
     tessera = tessera_of(request)
-    with tessera.db.read() as session:
-        rows = membership.list_members(session, _organization(who))
-        members = [
-            {"user": m.user, "role": m.membership.role, "created_at": m.as_resource()["created_at"]}
-            for m in rows
-        ]
+    members = [
+        {"user": m.user, "role": m.role, "created_at": m.as_resource()["created_at"]}
+        for m in tessera.members.list(_organization(who))
+    ]
     return render(
         request,
         "members.html",
@@ -334,17 +316,12 @@ async def change_role(
 ) -> Response:
     form = await request.form()
     check_form(request, who, form)
-    tessera = tessera_of(request)
-    with tessera.db.session() as session:
-        membership.change_role(
-            session,
-            tessera.catalog,
-            who.principal,
-            user_id=user_id,
-            role=str(form.get("role", "")),
-            now=tessera.clock.now(),
-            client=client_info(request),
-        )
+    tessera_of(request).members.change_role(
+        who.principal,
+        user_id=user_id,
+        role=str(form.get("role", "")),
+        client=client_info(request),
+    )
     return _redirect("/settings/members")
 
 

@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from tessera import audit
-from tessera.accounts import workspaces
+from tessera.accounts.records import workspace_resource
 from tessera.principal import Principal
 from tessera.web.deps import client_info, requires, tessera_of
 
@@ -23,12 +22,8 @@ class WorkspaceBody(BaseModel):
 def list_workspaces(
     request: Request, principal: Principal = Depends(requires("workspaces:read"))
 ) -> dict[str, Any]:
-    with tessera_of(request).db.session() as session:
-        rows = workspaces.list_workspaces(session, principal.organization())
-        visible = [
-            w for w in rows if principal.workspace_ids is None or w.id in principal.workspace_ids
-        ]
-        return {"data": [workspaces.workspace_resource(w) for w in visible], "next_cursor": None}
+    rows = tessera_of(request).workspaces.visible_to(principal)
+    return {"data": [workspace_resource(w) for w in rows], "next_cursor": None}
 
 
 @router.post("", status_code=201)
@@ -37,25 +32,15 @@ def create_workspace(
     request: Request,
     principal: Principal = Depends(requires("workspaces:write")),
 ) -> dict[str, Any]:
-    tessera = tessera_of(request)
-    now = tessera.clock.now()
-    with tessera.db.session() as session:
-        workspace = workspaces.create_workspace(
-            session, principal.organization(), body.name.strip(), now
-        )
-        _audit(
-            session, "workspace.created", principal, workspace.id, request, {"name": workspace.name}
-        )
-        return workspaces.workspace_resource(workspace)
+    workspaces = tessera_of(request).workspaces
+    return workspace_resource(workspaces.create(principal, body.name, client_info(request)))
 
 
 @router.get("/{workspace_id}")
 def get_workspace(
     workspace_id: str, request: Request, principal: Principal = Depends(requires("workspaces:read"))
 ) -> dict[str, Any]:
-    with tessera_of(request).db.session() as session:
-        workspace = workspaces.get_workspace(session, principal.organization(), workspace_id)
-        return workspaces.workspace_resource(workspace)
+    return workspace_resource(tessera_of(request).workspaces.get(principal, workspace_id))
 
 
 @router.patch("/{workspace_id}")
@@ -65,14 +50,9 @@ def rename_workspace(
     request: Request,
     principal: Principal = Depends(requires("workspaces:write")),
 ) -> dict[str, Any]:
-    tessera = tessera_of(request)
-    with tessera.db.session() as session:
-        workspace = workspaces.get_workspace(session, principal.organization(), workspace_id)
-        workspace.name = body.name.strip()
-        _audit(
-            session, "workspace.updated", principal, workspace.id, request, {"name": workspace.name}
-        )
-        return workspaces.workspace_resource(workspace)
+    workspaces = tessera_of(request).workspaces
+    renamed = workspaces.rename(principal, workspace_id, body.name, client_info(request))
+    return workspace_resource(renamed)
 
 
 @router.delete("/{workspace_id}")
@@ -81,32 +61,5 @@ def delete_workspace(
     request: Request,
     principal: Principal = Depends(requires("workspaces:write")),
 ) -> dict[str, Any]:
-    tessera = tessera_of(request)
-    with tessera.db.session() as session:
-        workspace = workspaces.get_workspace(session, principal.organization(), workspace_id)
-        resource = workspaces.workspace_resource(workspace)
-        session.delete(workspace)
-        _audit(
-            session, "workspace.deleted", principal, workspace_id, request, {"name": workspace.name}
-        )
-        return {**resource, "deleted": True}
-
-
-def _audit(
-    session: Any,
-    action: str,
-    principal: Principal,
-    target: str,
-    request: Request,
-    details: dict[str, Any],
-) -> None:
-    audit.record(
-        session,
-        action,
-        now=tessera_of(request).clock.now(),
-        organization_id=principal.organization_id,
-        actor=audit.actor_of(principal),
-        target=("workspace", target),
-        client=client_info(request),
-        details=details,
-    )
+    deleted = tessera_of(request).workspaces.delete(principal, workspace_id, client_info(request))
+    return {**workspace_resource(deleted), "deleted": True}
