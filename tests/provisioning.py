@@ -24,7 +24,7 @@ def new_owner(
 def new_key(tessera: Tessera, owner: Principal, spec: KeySpec) -> tuple[str, str]:
     """A new API key; returns its raw value and its id."""
     created = tessera.api_keys.create(owner, spec, ClientInfo())
-    return created.raw, created.row.id
+    return created.raw, created.key.id
 
 
 def new_service_token(tessera: Tessera, name: str = "tests") -> str:

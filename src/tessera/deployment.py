@@ -5,6 +5,7 @@ The CLI and the web layer both start from a :class:`Tessera`; nothing here knows
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from tessera.accounts.members import Members
@@ -16,10 +17,11 @@ from tessera.authn import Credentials
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config, resolve_secret_key
 from tessera.forward_auth import RouteTable
+from tessera.keys.cache import EvictionBus
 from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
-from tessera.ratelimit import MemoryRateLimiter, RateLimiter
+from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimiter
 from tessera.ratelimit.policy import RateLimits
 from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
@@ -29,6 +31,7 @@ from tessera.sessions.service import BrowserSessions
 from tessera.storage.accounts import SqlAccountStore
 from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
+from tessera.storage.keys import SqlKeyStore, SqlUsageStore
 from tessera.tokens.service import UserTokens
 from tessera.tokens.signing import SigningKeys
 
@@ -72,10 +75,21 @@ class Tessera:
             config, self.db, self.clock, self.accounts, self.signing, self.catalog, self.limiter
         )
         self.service_tokens = ServiceTokens(self.db, self.clock)
-        self.usage = UsageRecorder(self.db, self.clock)
-        self.key_verifier = KeyVerifier(self, self.usage)
+        self.usage = UsageRecorder(SqlUsageStore(self.db), self.clock)
+        key_store = SqlKeyStore(self.db)
+        self.key_verifier = KeyVerifier(
+            config.key_prefix,
+            keys=key_store,
+            accounts=self.account_store,
+            clock=self.clock,
+            limiter=self.limiter,
+            default_quota=Quota(config.rate_limit.requests, config.rate_limit.per_seconds),
+            catalog=self.catalog,
+            usage=self.usage,
+            subscribe=partial(EvictionBus, config.redis_url) if config.redis_url else None,
+        )
         self.api_keys = ApiKeys(
-            config, self.db, self.clock, self.catalog, self.usage, self.key_verifier.forget
+            config, key_store, self.clock, self.catalog, self.usage, self.key_verifier.forget
         )
         self.credentials = Credentials(
             config.key_prefix,

@@ -118,7 +118,7 @@ def keys_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
         request,
         "keys.html",
         **page_context(who, "keys"),
-        keys=[key_resource(r, now) for r in page.rows],
+        keys=[key_resource(r, now) for r in page.items],
         workspace_names=names,
         can_write="api_keys:write" in who.principal.scopes,
     )
@@ -172,7 +172,7 @@ async def create_key(request: Request, who: Visitor = Depends(signed_in)) -> Res
         request,
         "key_created.html",
         **page_context(who, "keys"),
-        key=key_resource(new.row, tessera.clock.now()),
+        key=key_resource(new.key, tessera.clock.now()),
         raw=new.raw,
     )
 
@@ -256,7 +256,7 @@ async def roll_key(key_id: str, request: Request, who: Visitor = Depends(signed_
         request,
         "key_created.html",
         **page_context(who, "keys"),
-        key=key_resource(new.row, tessera.clock.now()),
+        key=key_resource(new.key, tessera.clock.now()),
         raw=new.raw,
     )
 

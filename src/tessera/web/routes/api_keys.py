@@ -49,7 +49,7 @@ class RollBody(BaseModel):
 
 
 def _created(request: Request, new: NewKey) -> dict[str, Any]:
-    return {**key_resource(new.row, tessera_of(request).clock.now()), "key": new.raw}
+    return {**key_resource(new.key, tessera_of(request).clock.now()), "key": new.raw}
 
 
 @router.post("", status_code=201)
@@ -78,7 +78,7 @@ def list_keys(
         include_revoked=include_revoked,
     )
     now = tessera.clock.now()
-    return {"data": [key_resource(r, now) for r in page.rows], "next_cursor": page.next_cursor}
+    return {"data": [key_resource(r, now) for r in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get("/{key_id}")
