@@ -8,11 +8,11 @@ import pytest
 from sqlalchemy import MetaData, select
 from starlette.testclient import TestClient
 
-from tessera import audit
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
 from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo
+from tessera.storage.audit import SqlChanges
 from tests.helpers import assert_problem, create_key, log_in, service_token, sign_up
 
 
@@ -51,7 +51,7 @@ def test_a_key_change_and_its_event_commit_together(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("audit store down")
 
-    monkeypatch.setattr(audit, "record", broken)
+    monkeypatch.setattr(SqlChanges, "record", broken)
     with pytest.raises(RuntimeError):
         tessera.api_keys.create(owner, KeySpec(name="never", scopes=None), ClientInfo())
     with pytest.raises(RuntimeError):

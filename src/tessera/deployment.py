@@ -32,6 +32,7 @@ from tessera.storage.accounts import SqlAccountStore
 from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
 from tessera.storage.keys import SqlKeyStore, SqlUsageStore
+from tessera.storage.tokens import SqlSigningKeyStore, SqlTokenStore
 from tessera.tokens.service import UserTokens
 from tessera.tokens.signing import SigningKeys
 
@@ -65,14 +66,22 @@ class Tessera:
         self.limiter: RateLimiter = limiter or _limiter(config, self.clock)
         self.rate_limits = RateLimits(config, self.limiter)
         self.signing = SigningKeys(
-            self.db,
+            SqlSigningKeyStore(self.db),
             self.secret_key,
             config.tokens.signing_algorithm,
             self.clock,
             config.tokens.access_ttl_seconds,
         )
+        self.token_store = SqlTokenStore(self.db)
         self.tokens = UserTokens(
-            config, self.db, self.clock, self.accounts, self.signing, self.catalog, self.limiter
+            config,
+            self.token_store,
+            self.clock,
+            self.accounts,
+            self.signing,
+            self.catalog,
+            self.limiter,
+            self.audit_log,
         )
         self.service_tokens = ServiceTokens(self.db, self.clock)
         self.usage = UsageRecorder(SqlUsageStore(self.db), self.clock)

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from tessera import audit
 from tessera.accounts import service as accounts
 from tessera.accounts.records import User
@@ -19,10 +17,9 @@ from tessera.principal import ClientInfo
 from tessera.ratelimit import Quota, RateLimiter
 from tessera.ratelimit.policy import failure_key
 from tessera.scopes import ScopeCatalog
-from tessera.storage.db import Database
-from tessera.storage.models import RefreshTokenFamily
 from tessera.tokens import refresh
 from tessera.tokens.signing import SigningKeys
+from tessera.tokens.store import RefreshTokenFamily, TokenChanges, TokenStore
 
 FIRST_PARTY_CLIENT = "tessera"
 
@@ -55,15 +52,17 @@ class UserTokens:
     def __init__(
         self,
         config: Config,
-        db: Database,
+        store: TokenStore,
         clock: Clock,
         accounts: accounts.Accounts,
         signing: SigningKeys,
         catalog: ScopeCatalog,
         limiter: RateLimiter,
+        audit_log: audit.AuditLog,
     ) -> None:
         self._config = config
-        self._db = db
+        self._store = store
+        self._audit_log = audit_log
         self._clock = clock
         self._accounts = accounts
         self._signing = signing
@@ -75,16 +74,17 @@ class UserTokens:
 
     def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
         user = self.check_password(email, password, client)
-        with self._db.session() as session:
-            pair = self._start(session, user, client)
-            audit.record(
-                session,
-                "user.logged_in",
-                now=self._clock.now(),
-                organization_id=self._accounts.home_organization(user.id),
-                actor=("user", user.id),
-                target=("user", user.id),
-                client=client,
+        with self._store.transaction() as tx:
+            pair, organization_id = self._start(tx, user)
+            tx.record(
+                audit.event(
+                    "user.logged_in",
+                    now=self._clock.now(),
+                    organization_id=organization_id,
+                    actor=("user", user.id),
+                    target=("user", user.id),
+                    client=client,
+                )
             )
         return pair
 
@@ -97,25 +97,25 @@ class UserTokens:
         try:
             return self._accounts.check_password(email, password)
         except Unauthorized:
-            with self._db.session() as session:
-                self._record_failure(session, email, client, throttles)
+            self._record_failure(email, client, throttles)
         raise Unauthorized("The email or password is incorrect.")
 
     def refresh(self, raw_token: str, client: ClientInfo) -> TokenPair:
         now = self._clock.now()
-        with self._db.session() as session:
-            rotation = refresh.rotate(session, raw_token, now)
+        with self._store.transaction() as tx:
+            rotation = refresh.rotate(tx, raw_token, now)
             if rotation.reuse_detected and rotation.family is not None:
                 family = rotation.family
-                audit.record(
-                    session,
-                    "refresh_token.reuse_detected",
-                    now=now,
-                    organization_id=family.organization_id,
-                    actor=("user", family.user_id),
-                    target=("user", family.user_id),
-                    client=client,
-                    details={"family_id": family.id},
+                tx.record(
+                    audit.event(
+                        "refresh_token.reuse_detected",
+                        now=now,
+                        organization_id=family.organization_id,
+                        actor=("user", family.user_id),
+                        target=("user", family.user_id),
+                        client=client,
+                        details={"family_id": family.id},
+                    )
                 )
             pair = self._pair(rotation.family, rotation.new_token) if rotation.ok else None
         if pair is None:
@@ -123,10 +123,15 @@ class UserTokens:
         return pair
 
     def logout(self, raw_token: str) -> None:
-        with self._db.session() as session:
-            family = refresh.family_of(session, raw_token)
+        with self._store.transaction() as tx:
+            family = refresh.family_of(tx, raw_token)
             if family is not None:
-                refresh.revoke_family(session, family.id, self._clock.now())
+                tx.revoke_family(family.id, self._clock.now())
+
+    def end_all(self, user_id: str) -> None:
+        """End every refresh-token family of the user (and the access tokens they issued)."""
+        with self._store.transaction() as tx:
+            tx.revoke_families_of(user_id, self._clock.now())
 
     def verify_access_token(self, token: str) -> AccessClaims:
         _, claims = self._signing.decode(token)
@@ -147,11 +152,11 @@ class UserTokens:
             scope=frozenset(str(claims.get("scope", "")).split()),
         )
 
-    def _start(self, session: Session, user: User, client: ClientInfo) -> TokenPair:
+    def _start(self, tx: TokenChanges, user: User) -> tuple[TokenPair, str | None]:
         organization_id = self._accounts.home_organization(user.id)
         scope = self._role_scope(user.id, organization_id)
         family, raw = refresh.start_family(
-            session,
+            tx,
             user_id=user.id,
             organization_id=organization_id,
             client_id=FIRST_PARTY_CLIENT,
@@ -159,7 +164,7 @@ class UserTokens:
             now=self._clock.now(),
             ttl_days=self._config.tokens.refresh_ttl_days,
         )
-        return self._pair(family, raw)
+        return self._pair(family, raw), organization_id
 
     def _pair(self, family: RefreshTokenFamily | None, raw_refresh: str | None) -> TokenPair:
         assert family is not None and raw_refresh is not None
@@ -185,9 +190,8 @@ class UserTokens:
         return " ".join(sorted(granted))
 
     def _family_revoked(self, family_id: str) -> bool:
-        with self._db.read() as session:
-            family = session.get(RefreshTokenFamily, family_id)
-            return family is None or family.revoked_at is not None
+        family = self._store.family(family_id)
+        return family is None or family.revoked_at is not None
 
     def _login_throttles(self, email: str, client: ClientInfo) -> list[tuple[str, Quota]]:
         keys = [(f"login:email:{accounts.normalize_email(email)}", self._email_quota)]
@@ -205,16 +209,17 @@ class UserTokens:
                 )
 
     def _record_failure(
-        self, session: Session, email: str, client: ClientInfo, throttles: list[tuple[str, Quota]]
+        self, email: str, client: ClientInfo, throttles: list[tuple[str, Quota]]
     ) -> None:
         for key, quota in throttles:
             self._limiter.hit(key, quota)
-        audit.record(
-            session,
-            "user.login_failed",
-            now=self._clock.now(),
-            organization_id=None,
-            actor=("system", None),
-            client=client,
-            details={"email": email[:320]} if accounts.EMAIL_PATTERN.match(email) else {},
+        self._audit_log.record(
+            audit.event(
+                "user.login_failed",
+                now=self._clock.now(),
+                organization_id=None,
+                actor=audit.SYSTEM,
+                client=client,
+                details={"email": email[:320]} if accounts.EMAIL_PATTERN.match(email) else {},
+            )
         )

@@ -19,13 +19,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
-from sqlalchemy import select
 
 from tessera.clock import Clock, as_utc
 from tessera.errors import ConfigError, Unauthorized
 from tessera.ids import new_id
-from tessera.storage.db import Database
-from tessera.storage.models import SigningKey
+from tessera.tokens.store import SigningKeyStore, StoredSigningKey
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
 RELOAD_SECONDS = 60
@@ -45,9 +43,14 @@ class LoadedKey:
 
 class SigningKeys:
     def __init__(
-        self, db: Database, secret_key: str, algorithm: str, clock: Clock, access_ttl: int
+        self,
+        store: SigningKeyStore,
+        secret_key: str,
+        algorithm: str,
+        clock: Clock,
+        access_ttl: int,
     ) -> None:
-        self._db = db
+        self._store = store
         self._fernet = Fernet(_derive_key(secret_key, b"tessera signing keys"))
         self._algorithm = algorithm
         self._clock = clock
@@ -68,19 +71,15 @@ class SigningKeys:
         key = _generate(self._algorithm)
         kid = new_id("sig")
         public = {**key.as_dict(private=False), "kid": kid, "alg": self._algorithm, "use": "sig"}
-        with self._db.session() as session:
-            for old in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
-                old.retired_at = now
-            session.add(
-                SigningKey(
-                    kid=kid,
-                    algorithm=self._algorithm,
-                    private_key=self._fernet.encrypt(key.as_pem(private=True)).decode(),
-                    public_jwk=public,
-                    created_at=now,
-                    retired_at=None,
-                )
+        self._store.add_current(
+            StoredSigningKey(
+                kid=kid,
+                algorithm=self._algorithm,
+                encrypted_private_key=self._fernet.encrypt(key.as_pem(private=True)).decode(),
+                public_jwk=public,
+                created_at=now,
             )
+        )
         self._reload()
         return kid
 
@@ -138,15 +137,14 @@ class SigningKeys:
             self._reload()
 
     def _reload(self) -> None:
-        with self._lock, self._db.read() as session:
-            rows = list(session.scalars(select(SigningKey)))
-            keys = {row.kid: self._load(row) for row in rows}
+        with self._lock:
+            keys = {stored.kid: self._load(stored) for stored in self._store.all()}
         self._keys = keys
         self._loaded_at = self._clock.timestamp()
 
-    def _load(self, row: SigningKey) -> LoadedKey:
+    def _load(self, row: StoredSigningKey) -> LoadedKey:
         try:
-            pem = self._fernet.decrypt(row.private_key.encode())
+            pem = self._fernet.decrypt(row.encrypted_private_key.encode())
         except InvalidToken:
             raise ConfigError(
                 "secret_key is not the one that encrypted the signing keys in this database"
