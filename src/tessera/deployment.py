@@ -32,6 +32,7 @@ from tessera.storage.accounts import SqlAccountStore
 from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
 from tessera.storage.keys import SqlKeyStore, SqlUsageStore
+from tessera.storage.sessions import SqlSessionStore
 from tessera.storage.tokens import SqlSigningKeyStore, SqlTokenStore
 from tessera.tokens.service import UserTokens
 from tessera.tokens.signing import SigningKeys
@@ -109,7 +110,9 @@ class Tessera:
             catalog=self.catalog,
         )
         self.routes = RouteTable(config)
-        self.sessions = BrowserSessions(config.session, self.db, self.clock)
+        self.sessions = BrowserSessions(
+            config.session, SqlSessionStore(self.db), self.token_store, self.clock
+        )
 
     def start(self, *, migrate: bool = True) -> None:
         """Bring the database up to date and make sure a signing key exists."""

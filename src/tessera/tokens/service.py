@@ -128,11 +128,6 @@ class UserTokens:
             if family is not None:
                 tx.revoke_family(family.id, self._clock.now())
 
-    def end_all(self, user_id: str) -> None:
-        """End every refresh-token family of the user (and the access tokens they issued)."""
-        with self._store.transaction() as tx:
-            tx.revoke_families_of(user_id, self._clock.now())
-
     def verify_access_token(self, token: str) -> AccessClaims:
         _, claims = self._signing.decode(token)
         now = int(self._clock.now().timestamp())
