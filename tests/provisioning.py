@@ -3,7 +3,6 @@ talk to it over the network."""
 
 from __future__ import annotations
 
-from tessera import service_tokens
 from tessera.deployment import Tessera
 from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo, Principal
@@ -28,6 +27,5 @@ def new_key(tessera: Tessera, owner: Principal, spec: KeySpec) -> tuple[str, str
 
 
 def new_service_token(tessera: Tessera, name: str = "tests") -> str:
-    with tessera.db.session() as session:
-        _, raw = service_tokens.create(session, name, tessera.clock.now())
+    _, raw = tessera.service_tokens.create(name)
     return raw

@@ -137,10 +137,3 @@ def to_resource(event: AuditEvent) -> dict[str, Any]:
         "created_at": rfc3339(event.created_at),
         "details": event.details,
     }
-
-
-def record(session: Any, action: Any, **fields: Any) -> None:
-    """Transitional: add an event to a SQLAlchemy session (until every service has a store)."""
-    from tessera.storage.audit import row_of
-
-    session.add(row_of(event(action, **fields)))

@@ -105,19 +105,8 @@ def service_token_create(
     config: ConfigOption = None,
 ) -> None:
     """Print a new service token, once."""
-    from tessera import service_tokens
-
-    with _deployment(config) as tessera, tessera.db.session() as session:
-        token, raw = service_tokens.create(session, name, tessera.clock.now())
-        audit.record(
-            session,
-            "service_token.created",
-            now=tessera.clock.now(),
-            organization_id=None,
-            actor=("system", None),
-            target=("service_token", token.id),
-            details={"name": name},
-        )
+    with _deployment(config) as tessera:
+        token, raw = tessera.service_tokens.create(name)
     typer.echo(f"Service token {token.id} ({name}); it will not be shown again:", err=True)
     typer.echo(raw)
 
@@ -172,15 +161,15 @@ def keys_rotate_signing(config: ConfigOption = None) -> None:
     """Add a new token signing key and make it current."""
     with _deployment(config) as tessera:
         kid = tessera.signing.rotate()
-        with tessera.db.session() as session:
-            audit.record(
-                session,
+        tessera.audit_log.record(
+            audit.event(
                 "signing_key.rotated",
                 now=tessera.clock.now(),
                 organization_id=None,
-                actor=("system", None),
+                actor=audit.SYSTEM,
                 target=("signing_key", kid),
             )
+        )
     typer.echo(
         f"new signing key {kid} is current; tokens signed before stay valid until they expire"
     )

@@ -32,6 +32,7 @@ from tessera.storage.accounts import SqlAccountStore
 from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
 from tessera.storage.keys import SqlKeyStore, SqlUsageStore
+from tessera.storage.service_tokens import SqlServiceTokenStore
 from tessera.storage.sessions import SqlSessionStore
 from tessera.storage.tokens import SqlSigningKeyStore, SqlTokenStore
 from tessera.tokens.service import UserTokens
@@ -84,7 +85,7 @@ class Tessera:
             self.limiter,
             self.audit_log,
         )
-        self.service_tokens = ServiceTokens(self.db, self.clock)
+        self.service_tokens = ServiceTokens(SqlServiceTokenStore(self.db), self.clock)
         self.usage = UsageRecorder(SqlUsageStore(self.db), self.clock)
         key_store = SqlKeyStore(self.db)
         self.key_verifier = KeyVerifier(
