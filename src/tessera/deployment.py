@@ -1,6 +1,8 @@
-"""The running deployment: configuration, storage, clock, and the services built on them.
+"""The composition root: every store and service of a deployment, built from its Config.
 
-The CLI and the web layer both start from a :class:`Tessera`; nothing here knows about HTTP.
+This is the one module that knows both the core's services and the storage adapters that
+serve their store Protocols. Only the edges (the web layer, the CLI, the integration's
+local mode) import it; nothing in the core does (``tests/test_architecture.py``).
 """
 
 from __future__ import annotations
