@@ -22,6 +22,8 @@ from tessera.web.app import create_app
 from tests.services import require_postgres
 
 TEST_SECRET = "test-secret-key-not-for-production-0123456789"
+# The databases the suite may use. HTTP tests run on the first; those marked ``postgres``
+# (where the database itself matters) and the store contract suites run on each.
 BACKENDS = os.environ.get("TSR_TEST_DATABASES", "sqlite,postgres").split(",")
 # Tables kept between tests: the signing key is costly to make and harmless to share.
 KEPT_TABLES = {"signing_keys", "alembic_version"}
@@ -99,7 +101,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``database_url`` is the first database, or each one for tests marked ``postgres``."""
+    if "database_url" not in metafunc.fixturenames:
+        return
+    every = metafunc.definition.get_closest_marker("postgres") is not None
+    metafunc.parametrize("database_url", BACKENDS if every else BACKENDS[:1], indirect=True)
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_database(request, request.param, tmp_path)
 

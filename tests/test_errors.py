@@ -167,6 +167,7 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
     assert problem.json()["request_id"] == problem.headers["X-Request-ID"]
 
 
+@pytest.mark.postgres
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
