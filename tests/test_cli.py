@@ -233,20 +233,21 @@ def test_user_create_with_join_adds_the_user_to_the_existing_organization(
 
 def test_user_create_is_audited_as_a_sign_up_by_the_system(config_file: Path) -> None:
     """`user create` writes user.signed_up with the system as actor, like sign-up does."""
+    from sqlalchemy import select
+
+    from tessera.storage.models import AuditEvent, User
+
     assert _user_create(config_file, "ops@example.com", "--organization", "Acme").exit_code == 0
     tessera = Tessera(load_config(config_file, environ={}))
     try:
-        user = tessera.accounts.user_by_email("ops@example.com")
-        assert user is not None
-        (membership,) = tessera.accounts.memberships(user.id)
-        page = tessera.audit_log.page(
-            membership.organization.id, limit=10, cursor=None, action="user.signed_up"
-        )
-        assert [(e.actor_kind, e.actor_id, e.target_id) for e in page.items] == [
-            ("system", None, user.id)
-        ]
+        with tessera.db.read() as session:
+            user_id = session.scalars(select(User.id)).one()
+            events = session.execute(
+                select(AuditEvent.action, AuditEvent.actor_kind, AuditEvent.target_id)
+            ).all()
     finally:
         tessera.close()
+    assert [tuple(e) for e in events] == [("user.signed_up", "system", user_id)]
 
 
 def test_user_create_gives_a_new_organization_an_owner(config_file: Path) -> None:
