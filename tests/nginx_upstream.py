@@ -1,9 +1,13 @@
-"""A stand-in for the customer's API behind nginx: it echoes what the proxy told it."""
+"""A stand-in for the customer's API behind nginx: it echoes what the proxy told it, and keeps
+the request targets it received (``GET /__seen``, asked directly, not through nginx)."""
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+SEEN: list[str] = []
 
 
 async def contacts(request: Request) -> JSONResponse:
@@ -14,4 +18,19 @@ async def contacts(request: Request) -> JSONResponse:
     )
 
 
-app = Starlette(routes=[Route("/v1/contacts", contacts, methods=["GET", "POST"])])
+async def seen(request: Request) -> JSONResponse:
+    return JSONResponse(SEEN)
+
+
+routes = Starlette(
+    routes=[
+        Route("/v1/contacts", contacts, methods=["GET", "POST"]),
+        Route("/__seen", seen, methods=["GET"]),
+    ]
+)
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "http" and scope["path"] != "/__seen":
+        SEEN.append(scope["raw_path"].decode("latin-1"))
+    await routes(scope, receive, send)

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -39,23 +40,30 @@ def wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 30) ->
 
 
 @contextmanager
-def running(command: list[str], url: str, env: dict[str, str] | None = None) -> Iterator[None]:
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(url, process)
-        yield
-    finally:
-        process.terminate()
+def running(
+    command: list[str], url: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[None]:
+    """``command`` running until the block ends; its output goes to ``log`` when given."""
+    with ExitStack() as stack:
+        output: IO[bytes] | int = (
+            stack.enter_context(log.open("wb")) if log is not None else subprocess.DEVNULL
+        )
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=output,
+            stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
+        )
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            wait_for(url, process)
+            yield
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 @contextmanager

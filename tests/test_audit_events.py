@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, select
@@ -13,7 +14,15 @@ from tessera.deployment import Tessera
 from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo
 from tessera.storage.audit import SqlChanges
-from tests.helpers import assert_problem, create_key, log_in, service_token, sign_up
+from tests.helpers import (
+    PASSWORD,
+    Account,
+    assert_problem,
+    create_key,
+    log_in,
+    service_token,
+    sign_up,
+)
 
 
 def test_key_lifecycle_is_audited_with_actor_and_target(
@@ -141,3 +150,87 @@ def _dump(tessera: Tessera) -> str:
         for table in metadata.sorted_tables:
             rows += [repr(tuple(r)) for r in connection.execute(select(table))]
     return "\n".join(rows)
+
+
+def _actions_for(client: TestClient, headers: dict[str, str], action: str) -> list[dict[str, Any]]:
+    query = {"action": action, "limit": 100}
+    events: list[dict[str, Any]] = client.get(
+        "/v1/audit-events", params=query, headers=headers
+    ).json()["data"]
+    return events
+
+
+def _team(client: TestClient) -> tuple[Account, Account]:
+    """Ada owns Acme; Bob owns Bobco and is a member of Acme too."""
+    ada = sign_up(client, "ada@example.com", "Acme")
+    bob = sign_up(client, "bob@example.com", "Bobco")
+    client.post("/v1/members", json={"email": bob.email}, headers=ada.headers)
+    return ada, bob
+
+
+def _dashboard_sign_in(client: TestClient, email: str) -> str:
+    """Sign in through the dashboard's form; the session cookie's value (not kept by client)."""
+    signed_in = client.post(
+        "/login",
+        data={"email": email, "password": PASSWORD},
+        headers={"Origin": "http://127.0.0.1:8000"},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    client.cookies.clear()
+    cookie: str = signed_in.cookies["tsr_session"]
+    return cookie
+
+
+def test_a_failed_login_is_in_the_log_of_each_organization_of_the_person(
+    client: TestClient,
+) -> None:
+    """A wrong password for Bob shows in Acme's and Bobco's logs, naming Bob as the target."""
+    ada, bob = _team(client)
+    client.post("/v1/auth/token", json={"email": "BOB@example.com", "password": "wrong password"})
+    for account in (ada, bob):
+        [event] = _actions_for(client, account.headers, "user.login_failed")
+        assert event["target"] == {"kind": "user", "id": bob.user_id}
+        assert event["details"] == {"email": "BOB@example.com"}
+        assert event["organization_id"] == account.organization_id
+
+
+def test_a_failed_login_for_an_unknown_email_is_in_no_organizations_log(
+    client: TestClient,
+) -> None:
+    """An email nobody has is recorded, but in no organization's log."""
+    ada, bob = _team(client)
+    client.post("/v1/auth/token", json={"email": "ghost@example.com", "password": "wrong password"})
+    for account in (ada, bob):
+        assert _actions_for(client, account.headers, "user.login_failed") == []
+
+
+def test_an_ended_session_is_in_the_log_of_each_organization_of_the_person(
+    client: TestClient,
+) -> None:
+    """Bob signing out of the dashboard shows in Acme's and Bobco's logs."""
+    ada, bob = _team(client)
+    session_cookie = _dashboard_sign_in(client, bob.email)
+    ended = client.post(
+        "/v1/auth/logout",
+        headers={"Cookie": f"tsr_session={session_cookie}", "Origin": "http://127.0.0.1:8000"},
+    )
+    assert ended.status_code == 204
+    for account in (ada, bob):
+        [event] = _actions_for(client, account.headers, "session.ended")
+        assert event["actor"] == {"kind": "user", "id": bob.user_id}
+        assert event["organization_id"] == account.organization_id
+
+
+def test_a_dashboard_sign_in_is_in_the_log_of_each_organization_of_the_person(
+    client: TestClient,
+) -> None:
+    """Bob signing in to the dashboard shows in Acme's and Bobco's logs, naming the session."""
+    ada, bob = _team(client)
+    _dashboard_sign_in(client, bob.email)
+    for account in (ada, bob):
+        events = _actions_for(client, account.headers, "user.logged_in")
+        [event] = [e for e in events if e["details"] == {"via": "session"}]
+        assert event["actor"] == {"kind": "user", "id": bob.user_id}
+        assert event["target"]["kind"] == "session"
+        assert event["organization_id"] == account.organization_id

@@ -157,7 +157,8 @@ def test_logout_ends_the_refresh_family(client: TestClient) -> None:
 
 
 def test_failed_logins_are_throttled_per_email(client: TestClient) -> None:
-    """After too many failures for one email, even the right password waits (429)."""
+    """After too many failures for one email from an address, even the right password from
+    that address waits (429)."""
     sign_up(client)
     for _ in range(10):
         client.post(

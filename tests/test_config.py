@@ -107,6 +107,16 @@ def test_bad_values_name_the_key(tmp_path: Path, text: str, named: str) -> None:
         load_config(_write(tmp_path, text), environ={})
 
 
+@pytest.mark.parametrize(
+    "path", ["/v1%2Fcontacts", "/v1/contacts?limit=5", "v1/contacts*", "/v1\\contacts"]
+)
+def test_a_route_path_no_request_could_match_names_the_route(tmp_path: Path, path: str) -> None:
+    """A [[route]] path with a query, an ambiguous spelling or no leading '/' stops the start."""
+    text = f"[[route]]\npath = '{path}'\nscopes = []\n"
+    with pytest.raises(ConfigError, match=r"route\[0\]\.path"):
+        load_config(_write(tmp_path, text), environ={})
+
+
 def test_invalid_toml_is_a_clear_error(tmp_path: Path) -> None:
     """A syntax error names the file."""
     with pytest.raises(ConfigError, match="not valid TOML"):
@@ -127,3 +137,14 @@ def test_secret_key_is_generated_once_with_0600(tmp_path: Path) -> None:
     path = tmp_path / "data" / "tessera.secret"
     assert first == second and len(first) >= 48
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_no_proxy_is_trusted_by_default() -> None:
+    """trusted_proxies is empty unless configured: loopback is a client like any other."""
+    assert load_config(environ={}).trusted_proxies == []
+
+
+def test_a_trusted_proxy_that_is_not_a_cidr_stops_the_start() -> None:
+    """A typo in trusted_proxies is a ConfigError naming it, not a 500 at the first request."""
+    with pytest.raises(ConfigError, match=r"trusted_proxies\[1\]"):
+        load_config(environ={}, overrides={"trusted_proxies": ["10.0.0.0/8", "localhost"]})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import traceback
 from typing import Any
 
 import pytest
@@ -10,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from tests.helpers import assert_problem, sign_up
+from tessera.deployment import Tessera
+from tests.helpers import assert_problem, service_token, sign_up
 
 JSON_VALUES = st.recursive(
     st.none()
@@ -100,6 +103,13 @@ def test_405_is_a_problem(client: TestClient) -> None:
     assert_problem(client.put("/v1/auth/token"), 405, "invalid_request")
 
 
+def test_405_allows_every_method_of_the_path(client: TestClient) -> None:
+    """Allow names all the methods the path answers, not those of the first route found."""
+    response = client.request("OPTIONS", "/v1/api-keys/key_whatever0000000000")
+    assert_problem(response, 405, "invalid_request")
+    assert response.headers["Allow"] == "DELETE, GET, PATCH"
+
+
 def test_409_email_taken(client: TestClient) -> None:
     """A second sign-up with one email is a conflict."""
     sign_up(client)
@@ -165,6 +175,52 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
     assert ok.headers["X-Request-ID"].startswith("req_")
     problem = client.get("/v1/me")
     assert problem.json()["request_id"] == problem.headers["X-Request-ID"]
+
+
+def _explode(*_args: object, **_kwargs: object) -> Any:
+    raise RuntimeError("the disk is on fire")
+
+
+def _logged_once(caplog: pytest.LogCaptureFixture, request_id: str) -> None:
+    """One log record for the failure, with its traceback and the request id."""
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert record.levelno == logging.ERROR
+    assert getattr(record, "request_id", None) == request_id
+    assert record.exc_info is not None
+    assert "the disk is on fire" in "".join(traceback.format_exception(*record.exc_info))
+
+
+def test_an_unexpected_exception_is_a_logged_500_internal_error(
+    client: TestClient,
+    tessera: Tessera,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A route that raises answers problem+json 500 internal_error, logged with its traceback."""
+    monkeypatch.setattr(tessera, "readiness", _explode)
+    response = client.get("/readyz")
+    body = assert_problem(response, 500, "internal_error")
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    assert "fire" not in response.text
+    _logged_once(caplog, body["request_id"])
+
+
+def test_an_unexpected_exception_on_the_verification_path_is_a_500_problem(
+    client: TestClient,
+    tessera: Tessera,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The verification fast path, outside the framework, answers and logs the same way."""
+    token = service_token(tessera)
+    monkeypatch.setattr(tessera.key_verifier, "verify", _explode)
+    response = client.post(
+        "/v1/keys/verify",
+        json={"key": "tsr_live_" + "a" * 36},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    body = assert_problem(response, 500, "internal_error")
+    _logged_once(caplog, body["request_id"])
 
 
 @pytest.mark.postgres

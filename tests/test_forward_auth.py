@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+import redis
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from tessera.clock import ManualClock
+from tessera.config import load_config
 from tessera.deployment import Tessera
+from tessera.errors import Forbidden
+from tessera.forward_auth import RouteTable
+from tessera.keys.rules import KeySpec
+from tessera.ratelimit.limiter import MemoryRateLimiter
+from tessera.ratelimit.redis import RedisRateLimiter
+from tessera.ratelimit.resilient import ResilientRateLimiter
+from tessera.web.app import create_app
+from tests.fixtures import make_config
 from tests.helpers import assert_problem, create_key, service_token, sign_up
+from tests.provisioning import new_key, new_owner
+from tests.spellings import spelling
 
 ROUTES = {
     "route": [
@@ -131,3 +147,173 @@ def test_default_authenticate_lets_unmatched_paths_through(
     """With forward_auth_default = "authenticate", any valid credential passes unmatched paths."""
     account = sign_up(client)
     assert _ask(client, tessera, "GET", "/anything", **account.headers).status_code == 200
+
+
+AUTHENTICATE = {**ROUTES, "forward_auth_default": "authenticate"}
+# Each reaches GET /v1/contacts on an upstream that decodes, resolves dot segments, collapses
+# slashes or ignores case, as many do.
+SPELLINGS_OF_CONTACTS = [
+    "/v1/%63ontacts",
+    "/v1/contact%73",
+    "/V1/contacts",
+    "/v1/CONTACTS/42",
+    "/v1//contacts",
+    "//v1/contacts",
+    "/v1/./contacts",
+    "/v1/x/../contacts",
+    "/v1/x/%2E%2E/contacts",
+    "/public/../v1/contacts?next=/public/",
+]
+AMBIGUOUS = [
+    "/v1%2Fcontacts",
+    "/v1/contacts%5C",
+    "/v1\\contacts",
+    "/v1/contacts%00",
+    "/public/..;/v1/contacts",
+    "/v1/%2563ontacts",
+    "/v1/%zzcontacts",
+    "/v1/%C3%28",
+]
+
+
+@pytest.mark.parametrize("config_overrides", [AUTHENTICATE])
+def test_every_spelling_of_a_routed_path_needs_the_routes_scope(
+    client: TestClient, tessera: Tessera
+) -> None:
+    """Under "authenticate", no spelling of /v1/contacts lets a key without contacts:read by."""
+    account = sign_up(client)
+    key = {"X-API-Key": create_key(client, account, scopes=["contacts:write"])["key"]}
+    for uri in SPELLINGS_OF_CONTACTS:
+        for header in ("X-Original-URI", "X-Forwarded-Uri"):
+            response = _ask_with(client, tessera, header, uri, **key)
+            body = assert_problem(response, 403, "forbidden")
+            assert body["required_scopes"] == ["contacts:read"], (header, uri)
+
+
+def test_every_spelling_of_a_routed_path_is_allowed_by_the_routes_scope(
+    client: TestClient, tessera: Tessera
+) -> None:
+    """Under "deny", a key with contacts:read passes every spelling of /v1/contacts."""
+    account = sign_up(client)
+    key = {"X-API-Key": create_key(client, account, scopes=["contacts:read"])["key"]}
+    for uri in SPELLINGS_OF_CONTACTS:
+        assert _ask(client, tessera, "GET", uri, **key).status_code == 200, uri
+
+
+@pytest.mark.parametrize("config_overrides", [AUTHENTICATE])
+def test_ambiguous_paths_are_refused_with_400(client: TestClient, tessera: Tessera) -> None:
+    """An encoded '/', a backslash, a NUL, a ';', a double escape: 400 whatever the key holds."""
+    account = sign_up(client)
+    key = {"X-API-Key": create_key(client, account, scopes=["contacts:read"])["key"]}
+    for uri in AMBIGUOUS:
+        assert_problem(_ask(client, tessera, "GET", uri, **key), 400, "invalid_request")
+
+
+@pytest.mark.parametrize("config_overrides", [AUTHENTICATE])
+def test_nginx_gets_an_ambiguous_path_as_403_with_status_400(
+    client: TestClient, tessera: Tessera
+) -> None:
+    """auth_request passes on no 400: nginx gets 403 with X-Tessera-Status: 400."""
+    account = sign_up(client)
+    nginx = {"X-Tessera-Proxy": "nginx", **account.headers}
+    response = _ask(client, tessera, "GET", "/v1%2Fcontacts", **nginx)
+    assert response.status_code == 403 and response.headers["X-Tessera-Status"] == "400"
+    assert response.json()["status"] == 400 and response.json()["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    [
+        {
+            "forward_auth_default": "authenticate",
+            "route": [{"path": "/V1/Contacts*", "scopes": ["contacts:read"]}],
+        }
+    ],
+)
+def test_route_patterns_are_compared_without_regard_to_case(
+    client: TestClient, tessera: Tessera
+) -> None:
+    """A route written /V1/Contacts* covers /v1/contacts: its case is folded like the path's."""
+    account = sign_up(client)
+    key = {"X-API-Key": create_key(client, account, scopes=["contacts:write"])["key"]}
+    assert_problem(_ask(client, tessera, "GET", "/v1/contacts", **key), 403, "forbidden")
+
+
+def test_the_200_answer_is_json_saying_what_the_headers_say(
+    client: TestClient, tessera: Tessera
+) -> None:
+    """The 200 carries a JSON body with the identity of the headers and no secret."""
+    account = sign_up(client)
+    workspace = client.get("/v1/workspaces", headers=account.headers).json()["data"][0]["id"]
+    key = create_key(client, account, scopes=["contacts:read"], workspace_ids=[workspace])
+    response = _ask(client, tessera, "GET", "/v1/contacts", **{"X-API-Key": key["key"]})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "principal": response.headers["X-Tessera-Principal"],
+        "kind": "api_key",
+        "organization_id": response.headers["X-Tessera-Organization-Id"],
+        "scopes": response.headers["X-Tessera-Scopes"].split(),
+        "workspace_id": response.headers["X-Tessera-Workspace-Id"],
+        "environment": response.headers["X-Tessera-Environment"],
+    }
+    assert key["key"] not in response.text
+
+
+def test_nginx_gets_a_503_as_403_with_status_503(database_url: str, clock: ManualClock) -> None:
+    """With Redis down and on_redis_error = "refuse", nginx gets 403 and X-Tessera-Status: 503."""
+    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    limiter = ResilientRateLimiter(
+        RedisRateLimiter(dead, clock), MemoryRateLimiter(clock), "refuse"
+    )
+    tessera = Tessera(make_config(database_url, **ROUTES), clock=clock, limiter=limiter)
+    tessera.start(migrate=False)
+    key, _ = new_key(tessera, new_owner(tessera), KeySpec(name="k", scopes=["contacts:read"]))
+    with TestClient(create_app(tessera), base_url="http://127.0.0.1:8000") as client:
+        headers = {"X-API-Key": key, "X-Tessera-Proxy": "nginx"}
+        response = _ask(client, tessera, "GET", "/v1/contacts", **headers)
+    tessera.close()
+    assert response.status_code == 403 and response.headers["X-Tessera-Status"] == "503"
+    assert response.json()["status"] == 503 and response.json()["code"] == "unavailable"
+
+
+DECISION_ROUTES = load_config(
+    environ={},
+    overrides={
+        "scope": [{"name": "contacts:read"}, {"name": "contacts:write"}],
+        "route": [
+            {"path": "/public/*", "scopes": []},
+            {"methods": ["GET"], "path": "/v1/Contacts*", "scopes": ["contacts:read"]},
+            {"path": "/v1/contacts/*/notes", "scopes": ["contacts:write"]},
+            {"path": "/v1/Café/*", "scopes": ["contacts:write"]},
+        ],
+    },
+)
+ROUTED_SEGMENTS = st.lists(
+    st.sampled_from(["v1", "contacts", "public", "notes", "café", "42", "a b"]),
+    max_size=5,
+)
+
+
+def _decision(table: RouteTable, uri: str) -> tuple[str, ...] | str:
+    try:
+        return table.required_scopes("GET", uri)
+    except Forbidden:
+        return "forbidden"
+
+
+@given(ROUTED_SEGMENTS, st.data())
+def test_every_spelling_of_a_path_gets_the_decision_of_its_plain_spelling(
+    path_segments: list[str], data: st.DataObject
+) -> None:
+    """Any spelling of a path needs the scopes its plain spelling needs, or neither passes."""
+    table = RouteTable(DECISION_ROUTES)
+    plain = "/" + "/".join(quote(segment) for segment in path_segments)
+    spelled = data.draw(spelling(path_segments))
+    assert _decision(table, spelled) == _decision(table, plain)
+
+
+def _ask_with(client: TestClient, tessera: Tessera, header: str, uri: str, **headers: str) -> Any:
+    method = "X-Original-Method" if header == "X-Original-URI" else "X-Forwarded-Method"
+    proxy = {"X-Tessera-Service-Token": service_token(tessera), method: "GET", header: uri}
+    return client.get("/v1/forward-auth", headers={**proxy, **headers})

@@ -1,14 +1,22 @@
-"""Health, readiness, and login's equal treatment of unknown and known emails."""
+"""Health, readiness, redirects, log lines, and login's equal treatment of unknown and known
+emails."""
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import uvicorn
 from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from tessera.deployment import Tessera
+from tessera.logs import configure_logging
 from tessera.web.app import create_app
 from tests.fixtures import make_config
 from tests.helpers import assert_problem, sign_up
@@ -59,14 +67,15 @@ def config_overrides() -> dict[str, Any]:
 
 
 def test_failed_logins_are_throttled_per_client_ip(client: TestClient) -> None:
-    """Failures spread over many emails from one address are throttled too."""
+    """Past its failures across many emails, an address may not guess again for an email it
+    has failed for (an email it has not failed for is still checked: test_throttling.py)."""
     sign_up(client)
     for index in range(3):
         client.post(
             "/v1/auth/token", json={"email": f"u{index}@example.com", "password": "wrong pass"}
         )
     throttled = client.post(
-        "/v1/auth/token", json={"email": "ada@example.com", "password": "wrong pass"}
+        "/v1/auth/token", json={"email": "u0@example.com", "password": "wrong pass"}
     )
     assert_problem(throttled, 429, "rate_limited")
     assert int(throttled.headers["Retry-After"]) >= 1
@@ -96,3 +105,55 @@ def test_login_upgrades_a_hash_made_with_weaker_parameters(
         user = session.get(User, account.user_id)
         assert user is not None and user.password_hash != weaker
         assert PasswordHasher().verify(user.password_hash, "correct horse battery")
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/login/", "/login"),
+        ("/v1/api-keys/?limit=3", "/v1/api-keys?limit=3"),
+        ("/v1/api-keys/key_a%20b%0d%0a/", "/v1/api-keys/key_a%20b%0D%0A"),
+    ],
+)
+def test_trailing_slash_redirect_never_takes_its_location_from_host(
+    client: TestClient, path: str, location: str
+) -> None:
+    """A forged Host cannot aim the slash redirect elsewhere: Location is a relative path."""
+    response = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == location
+
+
+def test_a_path_starting_with_two_slashes_is_not_redirected(client: TestClient) -> None:
+    """ "//evil.example/" would be read as another host; it is a plain 404."""
+    response = client.get("http://127.0.0.1:8000//evil.example/", follow_redirects=False)
+    assert_problem(response, 404, "not_found")
+    assert "location" not in response.headers
+
+
+@pytest.fixture
+def json_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
+    """The server's logging set up as `tessera serve` does; yields what it writes."""
+    stderr = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    configure_logging("info")
+    yield stderr
+    root.handlers[:] = saved
+    root.setLevel(level)
+
+
+def test_log_lines_carry_no_ansi_escape(json_logs: io.StringIO) -> None:
+    """uvicorn's coloured copy of its messages, and escapes in a message, never reach a line."""
+    socket = uvicorn.Config(
+        "tessera.web.asgi:create", host="127.0.0.1", port=0, log_config=None
+    ).bind_socket()  # logs "Uvicorn running on …" with a coloured copy
+    socket.close()
+    logging.getLogger("tessera").warning("\x1b[31mred\x1b[0m and plain")
+    lines = json_logs.getvalue().splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert any(e["message"].startswith("Uvicorn running on") for e in entries)
+    assert any(e["message"] == "red and plain" for e in entries)
+    for line in lines:
+        assert "\x1b" not in line and "\\u001b" not in line, line

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
+from tessera.web.app import create_app
 from tests.helpers import assert_problem, log_in, sign_up
 
 
@@ -103,6 +104,7 @@ def test_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_new_key(
     account = sign_up(client)
     old_kid = _segments(account.access_token)[0]["kid"]
     new_kid = tessera.signing.rotate()
+    clock.advance(300)  # the new key signs once it is older than the JWKS max-age
     fresh = log_in(client, account.email)["access_token"]
     assert _segments(fresh)[0]["kid"] == new_kid != old_kid
     kids = {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
@@ -119,13 +121,65 @@ def test_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_new_key(
 def test_rotation_made_by_another_process_is_picked_up(
     client: TestClient, tessera: Tessera, clock: ManualClock
 ) -> None:
-    """Once the reload interval passes, a key rotated elsewhere (the CLI) signs new tokens here."""
+    """Once the JWKS max-age passes, a key rotated elsewhere (the CLI) signs new tokens here."""
     account = sign_up(client)
     other = Tessera(tessera.config, clock=clock)
     new_kid = other.signing.rotate()
     other.close()
     assert client.get("/v1/me", headers=account.headers).status_code == 200
-    clock.advance(61)
+    clock.advance(300)
     fresh = log_in(client, account.email)["access_token"]
     assert _segments(fresh)[0]["kid"] == new_kid
     assert client.get("/v1/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+
+
+def _kid(token: str) -> object:
+    return _segments(token)[0]["kid"]
+
+
+def _published(client: TestClient) -> set[str]:
+    return {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
+
+
+def test_a_new_key_is_in_every_instances_jwks_at_once_and_signs_after_the_max_age(
+    client: TestClient, tessera: Tessera, clock: ManualClock
+) -> None:
+    """Two deployments on one database: both publish a rotated key at once, and both sign
+    with it once it is older than jwks_max_age_seconds, not before."""
+    clock.advance(300)  # keys made by earlier tests sign already
+    account = sign_up(client)
+    old_kid = _kid(account.access_token)
+    other = Tessera(tessera.config, clock=clock)
+    try:
+        with TestClient(create_app(other), base_url="http://127.0.0.1:8000") as second:
+            assert old_kid in _published(second)  # the second instance has read its keys
+            assert _kid(log_in(second, account.email)["access_token"]) == old_kid
+            new_kid = tessera.signing.rotate()
+            for instance in (client, second):
+                assert {old_kid, new_kid} <= _published(instance)
+                assert _kid(log_in(instance, account.email)["access_token"]) == old_kid
+            clock.advance(299)
+            for instance in (client, second):
+                assert _kid(log_in(instance, account.email)["access_token"]) == old_kid
+            clock.advance(1)
+            for instance in (client, second):
+                fresh = log_in(instance, account.email)["access_token"]
+                assert _kid(fresh) == new_kid
+                assert client.get("/v1/me", headers={"Authorization": f"Bearer {fresh}"}).is_success
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("config_overrides", [{"tokens": {"jwks_max_age_seconds": 120}}])
+def test_jwks_max_age_is_the_cache_lifetime_and_the_signing_delay(
+    client: TestClient, tessera: Tessera, clock: ManualClock
+) -> None:
+    """[tokens] jwks_max_age_seconds sets the JWKS Cache-Control and when a new key signs."""
+    account = sign_up(client)
+    jwks = client.get("/.well-known/jwks.json")
+    assert jwks.headers["Cache-Control"] == "public, max-age=120"
+    new_kid = tessera.signing.rotate()
+    clock.advance(119)
+    assert _kid(log_in(client, account.email)["access_token"]) != new_kid
+    clock.advance(1)
+    assert _kid(log_in(client, account.email)["access_token"]) == new_kid

@@ -63,8 +63,8 @@ class AuditWriter(Protocol):
 
 
 class AuditStore(Protocol):
-    def record(self, event: AuditEvent) -> None:
-        """Write ``event`` in a transaction of its own."""
+    def record(self, *events: AuditEvent) -> None:
+        """Write ``events`` in a transaction of their own."""
         ...
 
     def page(
@@ -81,8 +81,8 @@ class AuditLog:
     def __init__(self, store: AuditStore) -> None:
         self._store = store
 
-    def record(self, event: AuditEvent) -> None:
-        self._store.record(event)
+    def record(self, *events: AuditEvent) -> None:
+        self._store.record(*events)
 
     def page(
         self, organization_id: str, *, limit: int, cursor: str | None, action: str | None
@@ -122,6 +122,15 @@ def event(
         created_at=now,
         details=details or {},
     )
+
+
+def in_organizations(
+    action: Action, organization_ids: list[str], **fields: Any
+) -> list[AuditEvent]:
+    """An event about one person, once in each of their organizations so that each one's log
+    shows it; with none, once, in no organization's log."""
+    targets: list[str | None] = [*organization_ids] or [None]
+    return [event(action, organization_id=o, **fields) for o in targets]
 
 
 def to_resource(event: AuditEvent) -> dict[str, Any]:

@@ -105,11 +105,18 @@ class Credentials:
         return replace(principal, workspace_id=workspace)
 
     def user_from_access_token(self, token: str, organization_id: str | None) -> Principal:
+        """The token's user with what both the token's ``scope`` and their current role allow:
+        a role change counts from the next request, and never widens a token."""
         claims = self._tokens.verify_access_token(token)
         principal = self.user_principal(claims.user_id, organization_id or claims.organization_id)
         if principal.organization_id is None and organization_id is not None:
             raise NotFound(f"No organization {organization_id}.")
-        return replace(principal, via="access_token", facts={"family_id": claims.family_id or ""})
+        return replace(
+            principal,
+            scopes=principal.scopes & claims.scope,
+            via="access_token",
+            facts={"family_id": claims.family_id or ""},
+        )
 
     def user_principal(self, user_id: str, organization_id: str | None) -> Principal:
         """A user acting in ``organization_id`` with what their current role grants there."""

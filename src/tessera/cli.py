@@ -158,7 +158,8 @@ def keys_check(key: str, config: ConfigOption = None) -> None:
 
 @keys_app.command("rotate-signing")
 def keys_rotate_signing(config: ConfigOption = None) -> None:
-    """Add a new token signing key and make it current."""
+    """Add a token signing key: published in the JWKS at once, signing after the JWKS
+    max-age (jwks_max_age_seconds in [tokens])."""
     with _deployment(config) as tessera:
         kid = tessera.signing.rotate()
         tessera.audit_log.record(
@@ -170,8 +171,10 @@ def keys_rotate_signing(config: ConfigOption = None) -> None:
                 target=("signing_key", kid),
             )
         )
+    max_age = tessera.config.tokens.jwks_max_age_seconds
     typer.echo(
-        f"new signing key {kid} is current; tokens signed before stay valid until they expire"
+        f"new signing key {kid} is published now and signs new tokens in {max_age} seconds;"
+        " tokens signed before stay valid until they expire"
     )
 
 

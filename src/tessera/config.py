@@ -6,6 +6,7 @@ Parsing is strict: an unknown key or a value of the wrong type stops the start w
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
-from tessera.errors import ConfigError
+from tessera.errors import ConfigError, InvalidRequest
+from tessera.request_path import route_pattern
 
 SCOPE_PATTERN = re.compile(r"^[a-z0-9_-]+:[a-z0-9_-]+$")
 KEY_PREFIX_PATTERN = re.compile(r"^[a-z0-9]{2,10}$")
@@ -34,6 +36,8 @@ class SessionConfig:
 class TokensConfig:
     access_ttl_seconds: int = 3600
     refresh_ttl_days: int = 30
+    # The JWKS Cache-Control max-age; a new signing key signs only once it is this old.
+    jwks_max_age_seconds: int = 300
     signing_algorithm: Literal["RS256", "ES256"] = "RS256"
 
 
@@ -41,9 +45,12 @@ class TokensConfig:
 class RateLimitConfig:
     requests: int = 1000
     per_seconds: int = 60
-    # Failed authentications (bad keys, bad passwords) allowed per client IP and per email.
+    # Failed authentications (bad keys, passwords, service tokens) per client IP, failed logins
+    # per email (from every address) and per email from one address, in failures_per_seconds.
+    # How they combine: README, "Throttling and client addresses".
     failures_per_ip: int = 30
     failed_logins_per_email: int = 10
+    failed_logins_per_email_and_ip: int = 10
     failures_per_seconds: int = 300
     # What to do when Redis cannot be reached: refuse with 503, or decide with this process alone.
     on_redis_error: Literal["refuse", "local"] = "local"
@@ -74,10 +81,13 @@ class Config:
     workspace_label: str = "workspace"
     max_key_lifetime_days: int = 0
     forward_auth_default: Literal["deny", "authenticate"] = "deny"
-    # Proxies whose X-Forwarded-For is believed when finding the client's address.
-    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    # Proxies (CIDRs) whose X-Forwarded-For is believed when finding the client's address.
+    trusted_proxies: list[str] = field(default_factory=list)
     # Argon2id parameters: "default" (RFC 9106 low-memory) or "cheapest" (test suites only).
     password_profile: Literal["default", "cheapest"] = "default"  # noqa: S105 (a profile name)
+    # Argon2 computations at once (0: half the cores, at least one) and how many may wait.
+    password_hashing_workers: int = 0
+    password_hashing_queue: int = 8
     log_level: str = "info"
     session: SessionConfig = field(default_factory=SessionConfig)
     tokens: TokensConfig = field(default_factory=TokensConfig)
@@ -228,12 +238,33 @@ def _validate(config: Config) -> None:
             raise ConfigError(
                 f"config key 'scope[{index}].name': {scope.name!r} is not resource:action"
             )
+    for index, cidr in enumerate(config.trusted_proxies):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"config key 'trusted_proxies[{index}]': {cidr!r} is not an address or CIDR"
+            ) from None
+    for index, route in enumerate(config.route):
+        try:
+            route_pattern(route.path)
+        except InvalidRequest as exc:
+            raise ConfigError(f"config key 'route[{index}].path': {exc.detail}") from None
     positive = {
         "max_key_lifetime_days": config.max_key_lifetime_days >= 0,
+        "password_hashing_workers": config.password_hashing_workers >= 0,
+        "password_hashing_queue": config.password_hashing_queue >= 0,
         "tokens.access_ttl_seconds": config.tokens.access_ttl_seconds > 0,
         "tokens.refresh_ttl_days": config.tokens.refresh_ttl_days > 0,
+        "tokens.jwks_max_age_seconds": config.tokens.jwks_max_age_seconds >= 0,
         "rate_limit.requests": config.rate_limit.requests > 0,
         "rate_limit.per_seconds": config.rate_limit.per_seconds > 0,
+        "rate_limit.failures_per_ip": config.rate_limit.failures_per_ip > 0,
+        "rate_limit.failed_logins_per_email": config.rate_limit.failed_logins_per_email > 0,
+        "rate_limit.failed_logins_per_email_and_ip": (
+            config.rate_limit.failed_logins_per_email_and_ip > 0
+        ),
+        "rate_limit.failures_per_seconds": config.rate_limit.failures_per_seconds > 0,
         "session.max_age_days": config.session.max_age_days > 0,
         "session.absolute_max_days": config.session.absolute_max_days > 0,
     }

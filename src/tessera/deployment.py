@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from tessera.accounts.hashing_pool import HashingPool, default_workers
 from tessera.accounts.members import Members
 from tessera.accounts.passwords import Passwords
 from tessera.accounts.service import Accounts
@@ -55,9 +56,16 @@ class Tessera:
         self.db = Database(config.database_url)
         self.secret_key = resolve_secret_key(config, config_dir=config_dir)
         self.catalog = ScopeCatalog(config)
-        self.passwords = Passwords(config.password_profile)
+        self.passwords = Passwords(
+            config.password_profile,
+            HashingPool(
+                config.password_hashing_workers or default_workers(),
+                config.password_hashing_queue,
+            ),
+        )
         self.audit_log = AuditLog(SqlAuditStore(self.db))
         self.account_store = SqlAccountStore(self.db)
+        self.token_store = SqlTokenStore(self.db)
         self.accounts = Accounts(
             self.account_store,
             self.passwords,
@@ -66,7 +74,7 @@ class Tessera:
             signup_open=config.signup == "open",
         )
         self.workspaces = Workspaces(self.account_store, self.clock)
-        self.members = Members(self.account_store, self.catalog, self.clock)
+        self.members = Members(self.account_store, self.token_store, self.catalog, self.clock)
         self.limiter: RateLimiter = limiter or _limiter(config, self.clock)
         self.rate_limits = RateLimits(config, self.limiter)
         self.signing = SigningKeys(
@@ -75,8 +83,8 @@ class Tessera:
             config.tokens.signing_algorithm,
             self.clock,
             config.tokens.access_ttl_seconds,
+            config.tokens.jwks_max_age_seconds,
         )
-        self.token_store = SqlTokenStore(self.db)
         self.tokens = UserTokens(
             config,
             self.token_store,
@@ -114,7 +122,11 @@ class Tessera:
         )
         self.routes = RouteTable(config)
         self.sessions = BrowserSessions(
-            config.session, SqlSessionStore(self.db), self.token_store, self.clock
+            config.session,
+            SqlSessionStore(self.db),
+            self.token_store,
+            self.account_store,
+            self.clock,
         )
 
     def start(self, *, migrate: bool = True) -> None:

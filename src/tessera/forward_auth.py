@@ -1,30 +1,32 @@
 """Forward auth for reverse proxies: which scopes a proxied request needs (SPEC section 5).
 
 The ``[[route]]`` table maps methods and path patterns (``*`` matches any run of characters,
-``/v1/contacts*``) to the scopes a request needs; the first matching route wins. A request no
-route matches is refused unless ``forward_auth_default = "authenticate"``, which lets any valid
-credential through.
+``/`` included: ``/v1/contacts*``) to the scopes a request needs; the first matching route wins.
+Patterns and requests are compared in the canonical form of :mod:`tessera.request_path`, so
+that every spelling of a path that reaches the same place upstream gets the same answer. A
+request no route matches is refused unless ``forward_auth_default = "authenticate"``, which
+lets any valid credential through.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
-from urllib.parse import urlsplit
 
 from tessera.config import Config
 from tessera.errors import Forbidden
+from tessera.request_path import normalize_path, route_pattern
 
 
 @dataclass(frozen=True)
 class RouteRule:
     methods: frozenset[str]  # empty: every method
-    pattern: str
+    pattern: re.Pattern[str]  # over canonical paths
     scopes: tuple[str, ...]
 
     def matches(self, method: str, path: str) -> bool:
         method_ok = not self.methods or method in self.methods
-        return method_ok and fnmatchcase(path, self.pattern)
+        return method_ok and self.pattern.fullmatch(path) is not None
 
 
 class RouteTable:
@@ -32,7 +34,7 @@ class RouteTable:
         self.rules = [
             RouteRule(
                 frozenset(m.upper() for m in route.methods if m != "*"),
-                route.path,
+                route_pattern(route.path),
                 tuple(route.scopes),
             )
             for route in config.route
@@ -40,8 +42,9 @@ class RouteTable:
         self.authenticate_unmatched = config.forward_auth_default == "authenticate"
 
     def required_scopes(self, method: str, uri: str) -> tuple[str, ...]:
-        """The scopes a request for ``uri`` needs; :class:`Forbidden` when no route allows it."""
-        path = urlsplit(uri).path or "/"
+        """The scopes a request for ``uri`` needs; :class:`Forbidden` when no route allows it,
+        :class:`~tessera.errors.InvalidRequest` when its path is ambiguous."""
+        path = normalize_path(uri)
         for rule in self.rules:
             if rule.matches(method.upper(), path):
                 return rule.scopes

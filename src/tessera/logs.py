@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+# uvicorn adds a terminal-coloured copy of some messages as the extra "color_message".
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "color_message",
+}
+# ANSI escape sequences (CSI and two-character forms): a log line is data, not terminal output.
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,7 +36,8 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _RESERVED})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        plain = {k: _ANSI.sub("", v) if isinstance(v, str) else v for k, v in entry.items()}
+        return json.dumps(plain, default=str)
 
 
 def configure_logging(level: str = "info") -> None:

@@ -15,7 +15,7 @@ from tessera.storage import models
 from tessera.storage.accounts import SqlAccountStore
 from tessera.storage.db import Database
 from tessera.storage.tokens import SqlSigningKeyStore, SqlTokenStore
-from tessera.tokens.store import RefreshToken, RefreshTokenFamily, StoredSigningKey
+from tessera.tokens.store import KeyInfo, RefreshToken, RefreshTokenFamily
 
 
 @pytest.fixture
@@ -125,13 +125,16 @@ def signing_keys(db: Database) -> Iterator[SqlSigningKeyStore]:
 def test_a_new_signing_key_retires_the_current_ones(
     signing_keys: SqlSigningKeyStore, now: datetime
 ) -> None:
-    """add_current retires every live key at the new key's creation time, in one step."""
+    """add_current retires every live key at the new key's creation time, in one step; keys
+    come oldest first, their private halves only by kid."""
     kept = {k.kid for k in signing_keys.all()}
-    first = StoredSigningKey("sig_1", "RS256", "ciphertext-1", {"kty": "RSA", "kid": "sig_1"}, now)
+    first = KeyInfo("sig_1", "RS256", {"kty": "RSA", "kid": "sig_1"}, now, None)
     later = now + timedelta(minutes=5)
-    second = StoredSigningKey("sig_2", "ES256", "ciphertext-2", {"kty": "EC"}, later)
-    signing_keys.add_current(first)
-    signing_keys.add_current(second)
-    stored = {k.kid: k for k in signing_keys.all() if k.kid not in kept}
-    assert stored == {"sig_1": replace(first, retired_at=later), "sig_2": second}
+    second = KeyInfo("sig_2", "ES256", {"kty": "EC"}, later, None)
+    signing_keys.add_current(first, "ciphertext-1")
+    signing_keys.add_current(second, "ciphertext-2")
+    stored = [k for k in signing_keys.all() if k.kid not in kept]
+    assert stored == [replace(first, retired_at=later), second]
     assert all(k.retired_at is not None for k in signing_keys.all() if k.kid in kept)
+    assert signing_keys.encrypted_private_key("sig_1") == "ciphertext-1"
+    assert signing_keys.encrypted_private_key("sig_none") is None

@@ -16,11 +16,15 @@ from tessera.clock import Clock
 from tessera.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from tessera.principal import ClientInfo, Principal
 from tessera.scopes import ADMIN_ROLES, ScopeCatalog
+from tessera.tokens.store import TokenStore
 
 
 class Members:
-    def __init__(self, store: AccountStore, catalog: ScopeCatalog, clock: Clock) -> None:
+    def __init__(
+        self, store: AccountStore, tokens: TokenStore, catalog: ScopeCatalog, clock: Clock
+    ) -> None:
         self._store = store
+        self._tokens = tokens  # a member who leaves loses their tokens for the organization
         self._catalog = catalog
         self._clock = clock
 
@@ -57,13 +61,16 @@ class Members:
         return replace(member, role=role)
 
     def remove(self, actor: Principal, *, user_id: str, client: ClientInfo) -> Member:
-        with self._store.transaction() as tx:
+        now = self._clock.now()
+        with self._store.transaction() as tx, self._tokens.transaction() as tokens:
             member = _find(tx, actor.organization(), user_id)
             if actor.kind != "user" or actor.user_id != user_id:  # only people leave by themselves
                 _check_may_touch(actor, member)
             if member.role == "owner":
                 _keep_an_owner(tx, member.organization_id)
             tx.remove_member(member.organization_id, user_id)
+            # Their tokens for this organization are refused from now on, not at their expiry.
+            tokens.revoke_families_in(user_id, member.organization_id, now)
             details = {"role": member.role}
             tx.record(self._event("member.removed", actor, user_id, client, details))
         return member

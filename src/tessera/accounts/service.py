@@ -36,6 +36,7 @@ from tessera.errors import (
 from tessera.ids import new_id
 from tessera.principal import ClientInfo
 from tessera.scopes import ScopeCatalog
+from tessera.text import EMAIL_MAX_LENGTH, PERSON_NAME_MAX_LENGTH, check_clean, checked_name
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 FIRST_WORKSPACE = "Default"
@@ -59,12 +60,20 @@ class NewAccount:
 
 
 def check_email(email: str) -> str:
-    cleaned = email.strip()
-    if len(cleaned) > 320 or not EMAIL_PATTERN.match(cleaned):
+    cleaned = check_clean(email.strip(), "email")
+    if len(cleaned) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.match(cleaned):
         raise ValidationFailed(
             "The email address is not valid.", errors=[FieldError("email", "not an email address")]
         )
     return cleaned
+
+
+def check_person_name(name: str, email: str) -> str:
+    """The name given, or the email's local part when none is (the sign-up form's name is
+    optional)."""
+    if not name.strip():
+        return email.split("@")[0]
+    return checked_name(name, most=PERSON_NAME_MAX_LENGTH)
 
 
 class Accounts:
@@ -155,6 +164,10 @@ class Accounts:
     def user_by_email(self, email: str) -> User | None:
         return self._store.user_by_email(email)
 
+    def person_by_email(self, email: str) -> tuple[str | None, list[str]]:
+        """The id of the user with this email, if any, and their organizations."""
+        return self._store.person_by_email(email)
+
     def organization(self, organization_id: str) -> Organization | None:
         return self._store.organization(organization_id)
 
@@ -185,7 +198,7 @@ class Accounts:
         user = User(
             id=new_id("usr"),
             email=email,
-            name=name.strip() or email.split("@")[0],
+            name=check_person_name(name, email),
             created_at=now,
             password_hash=self._passwords.hash(password),
         )
@@ -203,7 +216,7 @@ class Accounts:
 def _organization_for(
     tx: AccountChanges, name: str, role: str, join: bool, now: datetime
 ) -> tuple[Organization, Workspace | None]:
-    existing = tx.organizations_named(name.strip())
+    existing = tx.organizations_named(checked_name(name, "organization_name"))
     if existing and not join:
         raise OrganizationExists(f"An organization named {name.strip()!r} already exists.")
     if len(existing) > 1:
@@ -222,7 +235,7 @@ def _new_organization(
     tx: AccountChanges, name: str, now: datetime
 ) -> tuple[Organization, Workspace]:
     """A new organization with its first workspace."""
-    organization = Organization(new_id("org"), name.strip(), now)
+    organization = Organization(new_id("org"), checked_name(name, "organization_name"), now)
     workspace = Workspace(new_id("ws"), organization.id, FIRST_WORKSPACE, now)
     tx.add_organization(organization)
     tx.add_workspace(workspace)

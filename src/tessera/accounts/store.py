@@ -16,7 +16,8 @@ class AccountReads(Protocol):
     def user(self, user_id: str) -> User | None: ...
 
     def user_by_email(self, email: str) -> User | None:
-        """The user whose email is ``email`` in any case."""
+        """The user whose email is ``email`` in any case; None for an email that no account
+        can have (one holding a NUL)."""
         ...
 
     def workspace(self, workspace_id: str) -> Workspace | None: ...
@@ -58,6 +59,15 @@ class AccountStore(AccountReads, Protocol):
         ...
 
     def role(self, user_id: str, organization_id: str) -> str | None: ...
+
+    def organization_ids(self, user_id: str) -> list[str]:
+        """The user's organizations, the oldest membership first."""
+        ...
+
+    def person_by_email(self, email: str) -> tuple[str | None, list[str]]:
+        """The id of the user with this email, if any, and their organizations: one query,
+        known email or not, so that the time taken tells nothing."""
+        ...
 
     def members(self, organization_id: str) -> list[Member]:
         """The oldest membership first."""

@@ -12,6 +12,7 @@ from tessera.clock import Clock
 from tessera.errors import NotFound
 from tessera.ids import new_id
 from tessera.principal import ClientInfo, Principal
+from tessera.text import checked_name
 
 __all__ = ["Workspaces", "workspace_resource"]
 
@@ -37,7 +38,7 @@ class Workspaces:
 
     def create(self, actor: Principal, name: str, client: ClientInfo) -> Workspace:
         now = self._clock.now()
-        workspace = Workspace(new_id("ws"), actor.organization(), name.strip(), now)
+        workspace = Workspace(new_id("ws"), actor.organization(), checked_name(name), now)
         with self._store.transaction() as tx:
             tx.add_workspace(workspace)
             tx.record(self._event("workspace.created", actor, workspace, client))
@@ -48,7 +49,7 @@ class Workspaces:
     ) -> Workspace:
         with self._store.transaction() as tx:
             workspace = _find(tx, actor.organization(), workspace_id)
-            workspace = replace(workspace, name=name.strip())
+            workspace = replace(workspace, name=checked_name(name))
             tx.rename_workspace(workspace.id, workspace.name)
             tx.record(self._event("workspace.updated", actor, workspace, client))
         return workspace

@@ -102,7 +102,7 @@ class Authenticator:
             transport,
             clock or SystemClock(),
         )
-        return cls(check, trusted_proxies or ["127.0.0.1/32", "::1/128"])
+        return cls(check, trusted_proxies or [])
 
     def requires(self, *scopes: str) -> Dependency:
         """A dependency yielding the caller when it holds every scope named."""
@@ -181,7 +181,6 @@ class _LocalCheck:
         tessera = self.tessera
         if not allow_database and not tessera.rate_limits.in_process:
             raise WouldBlock
-        tessera.rate_limits.check_address(presented.client.ip)
         try:
             principal = tessera.credentials.authenticate(
                 presented.credential,
@@ -190,7 +189,7 @@ class _LocalCheck:
                 allow_database=allow_database,
             )
         except Unauthorized:
-            tessera.rate_limits.record_failure(presented.client.ip)
+            tessera.rate_limits.count_failure(presented.client.ip)
             raise
         principal = tessera.credentials.in_workspace(
             principal, presented.workspace_id, allow_database=allow_database

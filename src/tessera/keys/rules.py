@@ -25,6 +25,7 @@ from tessera.errors import (
 from tessera.keys.format import ENVIRONMENTS
 from tessera.principal import Principal
 from tessera.scopes import ADMIN_ROLES, ScopeCatalog
+from tessera.text import checked_name, is_clean
 
 MAX_ALLOWED_IPS = 100
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -46,13 +47,7 @@ class KeySpec:
 
 
 def check_name(name: str) -> str:
-    cleaned = name.strip()
-    if not 1 <= len(cleaned) <= 100:
-        raise ValidationFailed(
-            "The name must be 1 to 100 characters.",
-            errors=[FieldError("name", "1 to 100 characters")],
-        )
-    return cleaned
+    return checked_name(name)
 
 
 def granted_scopes(
@@ -89,7 +84,8 @@ def checked_workspaces(
             return list(creator.workspace_ids)  # never wider than the creating key
         return None
     wanted = list(dict.fromkeys(workspace_ids))
-    found = existing(organization_id, wanted) if wanted else set()
+    askable = [w for w in wanted if is_clean(w)]  # no workspace id holds a NUL
+    found = existing(organization_id, askable) if askable else set()
     missing = [w for w in wanted if w not in found]
     if missing:
         raise UnknownWorkspace(

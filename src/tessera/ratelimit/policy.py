@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from tessera.config import Config
 from tessera.errors import RateLimited
 from tessera.principal import Principal
@@ -29,17 +31,16 @@ class RateLimits:
             raise RateLimitExceeded(decision)
         return decision
 
-    def check_address(self, ip: str | None) -> None:
-        """Refuse an address that has failed to authenticate too often."""
+    def count_failure(self, ip: str | None) -> None:
+        """Count a failed authentication (a bad key, token or service token) from ``ip``;
+        past ``failures_per_ip`` raises :class:`RateLimitExceeded`, so the caller answers
+        ``429`` instead of ``401``. Only failures come here: a valid credential is served
+        whatever its address has been failing at."""
         if ip is None:
             return
-        decision = self._limiter.peek(failure_key(ip), self._failures)
+        decision = self._limiter.hit(failure_key(ip), self._failures)
         if not decision.allowed:
             raise RateLimitExceeded(decision, "Too many failed authentications from this address.")
-
-    def record_failure(self, ip: str | None) -> None:
-        if ip is not None:
-            self._limiter.hit(failure_key(ip), self._failures)
 
 
 class RateLimitExceeded(RateLimited):
@@ -59,4 +60,18 @@ def credential_key(principal: Principal) -> str:
 
 
 def failure_key(ip: str) -> str:
-    return f"auth-fail:ip:{ip}"
+    return f"auth-fail:ip:{throttled_address(ip)}"
+
+
+def throttled_address(ip: str) -> str:
+    """The address failures are counted against: one IPv4 address, or an IPv6 /64 (a single
+    client usually holds a whole /64 and could otherwise start afresh at every request)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

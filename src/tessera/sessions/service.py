@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tessera import audit
+from tessera.accounts.store import AccountStore
 from tessera.clock import Clock, rfc3339
 from tessera.config import SessionConfig
 from tessera.errors import NotFound
@@ -33,10 +34,16 @@ class ActiveSession:
 
 class BrowserSessions:
     def __init__(
-        self, config: SessionConfig, store: SessionStore, tokens: TokenStore, clock: Clock
+        self,
+        config: SessionConfig,
+        store: SessionStore,
+        tokens: TokenStore,
+        accounts: AccountStore,
+        clock: Clock,
     ) -> None:
         self._config = config
         self._store = store
+        self._accounts = accounts  # a session's events go to each organization of its person
         self._tokens = tokens  # signing out everywhere ends the refresh tokens too
         self._clock = clock
 
@@ -61,17 +68,17 @@ class BrowserSessions:
         )
         with self._store.transaction() as tx:
             tx.add(started)
-            tx.record(
-                audit.event(
-                    "user.logged_in",
-                    now=now,
-                    organization_id=None,
-                    actor=("user", user_id),
-                    target=("session", started.id),
-                    client=client,
-                    details={"via": "session"},
-                )
-            )
+            # Like the end of a session: every organization of the person sees it begin.
+            for event in audit.in_organizations(
+                "user.logged_in",
+                self._accounts.organization_ids(user_id),
+                now=now,
+                actor=("user", user_id),
+                target=("session", started.id),
+                client=client,
+                details={"via": "session"},
+            ):
+                tx.record(event)
         return started, raw
 
     def authenticate(self, raw: str) -> ActiveSession | None:
@@ -97,7 +104,9 @@ class BrowserSessions:
             if found is None or found.user_id != user_id or found.ended_at is not None:
                 raise NotFound(f"No session {session_id}.")
             tx.end(session_id, now)
-            tx.record(_ended(user_id, session_id, now, client))
+            organizations = self._accounts.organization_ids(user_id)
+            for event in _ended(user_id, session_id, organizations, now, client):
+                tx.record(event)
 
     def end_all(self, user_id: str, client: ClientInfo) -> int:
         """Sign out everywhere: every session and every refresh-token family of the user, in
@@ -105,18 +114,23 @@ class BrowserSessions:
         now = self._clock.now()
         with self._store.transaction() as tx, self._tokens.transaction() as tokens:
             ended = tx.open_sessions(user_id)
+            organizations = self._accounts.organization_ids(user_id)
             for each in ended:
                 tx.end(each.id, now)
-                tx.record(_ended(user_id, each.id, now, client))
+                for event in _ended(user_id, each.id, organizations, now, client):
+                    tx.record(event)
             tokens.revoke_families_of(user_id, now)
         return len(ended)
 
 
-def _ended(user_id: str, session_id: str, now: datetime, client: ClientInfo) -> audit.AuditEvent:
-    return audit.event(
+def _ended(
+    user_id: str, session_id: str, organizations: list[str], now: datetime, client: ClientInfo
+) -> list[audit.AuditEvent]:
+    """In each organization of the person: the session could act in every one of them."""
+    return audit.in_organizations(
         "session.ended",
+        organizations,
         now=now,
-        organization_id=None,
         actor=("user", user_id),
         target=("session", session_id),
         client=client,

@@ -20,6 +20,7 @@ from tessera.accounts.records import (
 from tessera.storage import models
 from tessera.storage.audit import SqlChanges
 from tessera.storage.db import Database
+from tessera.text import is_clean
 
 
 class _Reads:
@@ -30,6 +31,8 @@ class _Reads:
         return user_of(row) if row else None
 
     def user_by_email(self, email: str) -> User | None:
+        if not is_clean(email):  # no account has such an email, and PostgreSQL refuses a NUL
+            return None
         query = select(models.User).where(models.User.email_key == normalize_email(email))
         row = self.session.scalars(query).first()
         return user_of(row) if row else None
@@ -180,6 +183,29 @@ class SqlAccountStore:
                 Membership(organization_of(org), membership.role, membership.created_at)
                 for membership, org in session.execute(query)
             ]
+
+    def organization_ids(self, user_id: str) -> list[str]:
+        query = (
+            select(models.Membership.organization_id)
+            .where(models.Membership.user_id == user_id)
+            .order_by(models.Membership.created_at, models.Membership.organization_id)
+        )
+        with self._db.read() as session:
+            return list(session.scalars(query))
+
+    def person_by_email(self, email: str) -> tuple[str | None, list[str]]:
+        if not is_clean(email):
+            return None, []
+        query = (
+            select(models.User.id, models.Membership.organization_id)
+            .outerjoin(models.Membership, models.Membership.user_id == models.User.id)
+            .where(models.User.email_key == normalize_email(email))
+            .order_by(models.Membership.created_at, models.Membership.organization_id)
+        )
+        with self._db.read() as session:
+            rows = session.execute(query).all()
+        user_id = rows[0][0] if rows else None
+        return user_id, [organization_id for _, organization_id in rows if organization_id]
 
     def role(self, user_id: str, organization_id: str) -> str | None:
         with self._db.read() as session:

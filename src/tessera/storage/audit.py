@@ -26,9 +26,9 @@ class SqlAuditStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def record(self, event: AuditEvent) -> None:
+    def record(self, *events: AuditEvent) -> None:
         with self._db.session() as session:
-            session.add(row_of(event))
+            session.add_all([row_of(event) for event in events])
 
     def page(
         self, organization_id: str, *, limit: int, cursor: str | None, action: str | None

@@ -8,12 +8,12 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 
 from tessera.storage import models
 from tessera.storage.audit import SqlChanges
 from tessera.storage.db import Database
-from tessera.tokens.store import RefreshToken, RefreshTokenFamily, StoredSigningKey
+from tessera.tokens.store import KeyInfo, RefreshToken, RefreshTokenFamily
 
 
 class SqlTokenChanges(SqlChanges):
@@ -49,6 +49,10 @@ class SqlTokenChanges(SqlChanges):
     def revoke_families_of(self, user_id: str, at: datetime) -> None:
         self._revoke(models.RefreshTokenFamily.user_id == user_id, at)
 
+    def revoke_families_in(self, user_id: str, organization_id: str, at: datetime) -> None:
+        table = models.RefreshTokenFamily
+        self._revoke(and_(table.user_id == user_id, table.organization_id == organization_id), at)
+
     def _revoke(self, which: Any, at: datetime) -> None:
         table = models.RefreshTokenFamily
         self.session.execute(
@@ -74,11 +78,22 @@ class SqlSigningKeyStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def all(self) -> list[StoredSigningKey]:
+    def all(self) -> list[KeyInfo]:
+        table = models.SigningKey
+        columns = (table.kid, table.algorithm, table.public_jwk, table.created_at, table.retired_at)
         with self._db.read() as session:
-            return [_signing_key_of(row) for row in session.scalars(select(models.SigningKey))]
+            rows = session.execute(select(*columns).order_by(table.created_at, table.kid))
+            return [
+                KeyInfo(kid, alg, dict(jwk), created, retired)
+                for kid, alg, jwk, created, retired in rows
+            ]
 
-    def add_current(self, key: StoredSigningKey) -> None:
+    def encrypted_private_key(self, kid: str) -> str | None:
+        query = select(models.SigningKey.private_key).where(models.SigningKey.kid == kid)
+        with self._db.read() as session:
+            return session.scalar(query)
+
+    def add_current(self, key: KeyInfo, encrypted_private_key: str) -> None:
         table = models.SigningKey
         with self._db.session() as session:
             session.execute(
@@ -88,7 +103,7 @@ class SqlSigningKeyStore:
                 table(
                     kid=key.kid,
                     algorithm=key.algorithm,
-                    private_key=key.encrypted_private_key,
+                    private_key=encrypted_private_key,
                     public_jwk=key.public_jwk,
                     created_at=key.created_at,
                     retired_at=key.retired_at,
@@ -114,15 +129,4 @@ def _family_of(row: models.RefreshTokenFamily) -> RefreshTokenFamily:
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
-    )
-
-
-def _signing_key_of(row: models.SigningKey) -> StoredSigningKey:
-    return StoredSigningKey(
-        kid=row.kid,
-        algorithm=row.algorithm,
-        encrypted_private_key=row.private_key,
-        public_jwk=dict(row.public_jwk),
-        created_at=row.created_at,
-        retired_at=row.retired_at,
     )

@@ -11,11 +11,11 @@ from tessera.accounts import service as accounts
 from tessera.accounts.records import User
 from tessera.clock import Clock
 from tessera.config import Config
-from tessera.errors import RateLimited, Unauthorized
+from tessera.errors import Unauthorized
 from tessera.ids import new_id
 from tessera.principal import ClientInfo
-from tessera.ratelimit import Quota, RateLimiter
-from tessera.ratelimit.policy import failure_key
+from tessera.ratelimit import RateLimiter
+from tessera.ratelimit.logins import LoginThrottle
 from tessera.scopes import ScopeCatalog
 from tessera.tokens import refresh
 from tessera.tokens.signing import SigningKeys
@@ -67,10 +67,7 @@ class UserTokens:
         self._accounts = accounts
         self._signing = signing
         self._catalog = catalog
-        self._limiter = limiter
-        limits = config.rate_limit
-        self._email_quota = Quota(limits.failed_logins_per_email, limits.failures_per_seconds)
-        self._ip_quota = Quota(limits.failures_per_ip, limits.failures_per_seconds)
+        self._throttle = LoginThrottle(config.rate_limit, limiter)
 
     def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
         user = self.check_password(email, password, client)
@@ -89,15 +86,20 @@ class UserTokens:
         return pair
 
     def check_password(self, email: str, password: str, client: ClientInfo) -> User:
-        """The user these credentials belong to, behind the per-email and per-address
-        throttles; a failure is counted and audited. Both login forms (tokens and the
-        dashboard's session) go through here."""
-        throttles = self._login_throttles(email, client)
-        self._refuse_if_throttled(throttles)
+        """The user these credentials belong to, behind the login throttle
+        (``ratelimit/logins.py``); a failure is counted and audited. Both login forms (tokens
+        and the dashboard's session) go through here."""
+        # No account has a longer email; the cap keeps a flood of huge strings out of memory.
+        email_key = accounts.normalize_email(email)[:320]
+        self._throttle.check(email_key, client.ip)
         try:
-            return self._accounts.check_password(email, password)
+            user = self._accounts.check_password(email, password)
         except Unauthorized:
-            self._record_failure(email, client, throttles)
+            self._throttle.failed(email_key, client.ip)
+            self._audit_failure(email, client)
+        else:
+            self._throttle.succeeded(email_key, client.ip)
+            return user
         raise Unauthorized("The email or password is incorrect.")
 
     def refresh(self, raw_token: str, client: ClientInfo) -> TokenPair:
@@ -188,32 +190,17 @@ class UserTokens:
         family = self._store.family(family_id)
         return family is None or family.revoked_at is not None
 
-    def _login_throttles(self, email: str, client: ClientInfo) -> list[tuple[str, Quota]]:
-        keys = [(f"login:email:{accounts.normalize_email(email)}", self._email_quota)]
-        if client.ip:
-            keys.append((failure_key(client.ip), self._ip_quota))
-        return keys
-
-    def _refuse_if_throttled(self, throttles: list[tuple[str, Quota]]) -> None:
-        for key, quota in throttles:
-            decision = self._limiter.peek(key, quota)
-            if not decision.allowed:
-                raise RateLimited(
-                    "Too many failed sign-in attempts; try again later.",
-                    retry_after=decision.retry_after,
-                )
-
-    def _record_failure(
-        self, email: str, client: ClientInfo, throttles: list[tuple[str, Quota]]
-    ) -> None:
-        for key, quota in throttles:
-            self._limiter.hit(key, quota)
+    def _audit_failure(self, email: str, client: ClientInfo) -> None:
+        # Every organization of the person sees it: the failed credentials would have opened
+        # each of them. An unknown email is recorded in no organization's log.
+        user_id, organizations = self._accounts.person_by_email(email)
         self._audit_log.record(
-            audit.event(
+            *audit.in_organizations(
                 "user.login_failed",
+                organizations,
                 now=self._clock.now(),
-                organization_id=None,
                 actor=audit.SYSTEM,
+                target=("user", user_id) if user_id else None,
                 client=client,
                 details={"email": email[:320]} if accounts.EMAIL_PATTERN.match(email) else {},
             )

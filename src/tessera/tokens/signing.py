@@ -1,14 +1,18 @@
 """JWT signing keys (joserfc): kept in the database, private halves encrypted at rest.
 
-Rotation adds a key and makes it current; the previous key stays published in the JWKS
-and keeps verifying until every token it signed has expired.
+Rotation adds a key, published in the JWKS at once. It signs only once it is older than
+``jwks_max_age_seconds`` (the JWKS ``Cache-Control`` max-age), so that every verifier caching
+the JWKS has seen it before the first token it signs; until then the previous key signs. A
+superseded key stays published until every token it may have signed has expired.
+
+The JWKS and the choice of the signing key read the database each time, so every instance
+agrees at once; only the decrypted private halves, which never change, are kept in memory.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,13 +24,16 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
-from tessera.clock import Clock, as_utc
+from tessera.clock import Clock
 from tessera.errors import ConfigError, Unauthorized
 from tessera.ids import new_id
-from tessera.tokens.store import SigningKeyStore, StoredSigningKey
+from tessera.tokens.store import KeyInfo, SigningKeyStore
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
+# How long verification trusts its list of keys; a token naming an unknown kid reloads it.
 RELOAD_SECONDS = 60
+# Leeway for clocks that disagree, added to how long a superseded key stays published.
+LEEWAY_SECONDS = 60
 
 AnyKey = RSAKey | ECKey
 
@@ -49,38 +56,38 @@ class SigningKeys:
         algorithm: str,
         clock: Clock,
         access_ttl: int,
+        jwks_max_age: int,
     ) -> None:
         self._store = store
         self._fernet = Fernet(_derive_key(secret_key, b"tessera signing keys"))
         self._algorithm = algorithm
         self._clock = clock
         self._access_ttl = access_ttl
-        self._keys: dict[str, LoadedKey] = {}
-        self._loaded_at = float("-inf")
-        self._lock = threading.Lock()
+        self._jwks_max_age = jwks_max_age
+        self._private: dict[str, AnyKey] = {}
+        self._known: dict[str, KeyInfo] = {}
+        self._known_at = float("-inf")
 
     def ensure_current(self) -> None:
-        """Create the first signing key if there is none."""
-        self._reload()
-        if not self._live_keys():
+        """Create the first signing key if there is none, and check that ``secret_key``
+        opens the key that signs (a wrong one stops the start, not the first login)."""
+        if not any(k.retired_at is None for k in self._read()):
             self.rotate()
+        self._current()
 
     def rotate(self) -> str:
-        """Add a new key, make it current, retire the previous one; returns the new kid."""
+        """Add a new key and retire the previous one; returns the new kid. The new key is
+        published now and signs once it is older than the JWKS max-age."""
         now = self._clock.now()
         key = _generate(self._algorithm)
         kid = new_id("sig")
         public = {**key.as_dict(private=False), "kid": kid, "alg": self._algorithm, "use": "sig"}
         self._store.add_current(
-            StoredSigningKey(
-                kid=kid,
-                algorithm=self._algorithm,
-                encrypted_private_key=self._fernet.encrypt(key.as_pem(private=True)).decode(),
-                public_jwk=public,
-                created_at=now,
-            )
+            KeyInfo(kid, self._algorithm, public, now, retired_at=None),
+            self._fernet.encrypt(key.as_pem(private=True)).decode(),
         )
-        self._reload()
+        self._private[kid] = key
+        self._read()
         return kid
 
     def sign(self, claims: dict[str, Any]) -> str:
@@ -91,9 +98,9 @@ class SigningKeys:
     def decode(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Header and claims of a token signed by one of our keys (algorithm pinned per key)."""
         try:
-            kid = _unverified_kid(token)
-            loaded = self._find(kid)
-            decoded = jwt.decode(token, loaded.key, algorithms=[loaded.algorithm])
+            info = self._find(_unverified_kid(token))
+            key = self._private_key(info)
+            decoded = jwt.decode(token, key, algorithms=[info.algorithm])
         except (JoseError, ValueError) as exc:
             raise Unauthorized("The access token is not valid.") from exc
         if decoded.header.get("typ") != ACCESS_TOKEN_TYPE:
@@ -101,63 +108,74 @@ class SigningKeys:
         return decoded.header, decoded.claims
 
     def jwks(self) -> dict[str, Any]:
-        self._maybe_reload()
-        return {"keys": [k.public_jwk for k in self._published()]}
-
-    def _published(self) -> list[LoadedKey]:
-        """Current keys, and retired ones while tokens they signed may still be alive."""
-        keys = [k for k in self._keys.values() if self._is_published(k)]
-        return sorted(keys, key=lambda k: k.created_at, reverse=True)
-
-    def _is_published(self, key: LoadedKey) -> bool:
-        horizon = self._clock.now() - timedelta(seconds=self._access_ttl + 60)
-        return key.retired_at is None or as_utc(key.retired_at) > horizon
-
-    def _live_keys(self) -> list[LoadedKey]:
-        return [k for k in self._keys.values() if k.retired_at is None]
+        """Every published key, newest first, as the database has them now."""
+        return {"keys": [k.public_jwk for k in reversed(self._published(self._read()))]}
 
     def _current(self) -> LoadedKey:
-        self._maybe_reload()
-        live = sorted(self._live_keys(), key=lambda k: as_utc(k.created_at))
-        if not live:
-            self.ensure_current()
-            live = self._live_keys()
-        return live[-1]
+        """The newest key older than the JWKS max-age; while every key is younger (a new
+        deployment), the oldest one."""
+        published = self._published(self._read())
+        if not published:
+            self.rotate()
+            published = self._published(self._read())
+        horizon = self._clock.now() - timedelta(seconds=self._jwks_max_age)
+        seen = [k for k in published if k.created_at <= horizon]
+        chosen = seen[-1] if seen else published[0]
+        return LoadedKey(
+            chosen.kid,
+            chosen.algorithm,
+            self._private_key(chosen),
+            chosen.public_jwk,
+            chosen.created_at,
+            chosen.retired_at,
+        )
 
-    def _find(self, kid: str) -> LoadedKey:
-        if kid not in self._keys:
-            self._reload()  # another instance (or the CLI) may have rotated
-        loaded = self._keys.get(kid)
-        if loaded is None or not self._is_published(loaded):
+    def _published(self, keys: list[KeyInfo]) -> list[KeyInfo]:
+        """Current keys, and superseded ones while tokens they signed may still be alive;
+        oldest first."""
+        return [k for k in keys if self._is_published(k)]
+
+    def _is_published(self, key: KeyInfo) -> bool:
+        # A superseded key signs until its successor is older than the max-age; its tokens
+        # live the access-token lifetime after that.
+        alive = self._access_ttl + self._jwks_max_age + LEEWAY_SECONDS
+        horizon = self._clock.now() - timedelta(seconds=alive)
+        return key.retired_at is None or key.retired_at > horizon
+
+    def _find(self, kid: str) -> KeyInfo:
+        stale = self._clock.timestamp() - self._known_at > RELOAD_SECONDS
+        if stale or kid not in self._known:
+            self._read()  # another instance (or the CLI) may have rotated
+        info = self._known.get(kid)
+        if info is None or not self._is_published(info):
             raise ValueError("unknown or expired signing key")
-        return loaded
+        return info
 
-    def _maybe_reload(self) -> None:
-        if self._clock.timestamp() - self._loaded_at > RELOAD_SECONDS:
-            self._reload()
+    def _read(self) -> list[KeyInfo]:
+        """Every key, oldest first, without the private halves."""
+        keys = self._store.all()
+        self._known = {k.kid: k for k in keys}
+        self._known_at = self._clock.timestamp()
+        return keys
 
-    def _reload(self) -> None:
-        with self._lock:
-            keys = {stored.kid: self._load(stored) for stored in self._store.all()}
-        self._keys = keys
-        self._loaded_at = self._clock.timestamp()
+    def _private_key(self, info: KeyInfo) -> AnyKey:
+        key = self._private.get(info.kid)
+        if key is None:
+            encrypted = self._store.encrypted_private_key(info.kid)
+            if encrypted is None:
+                raise ValueError("unknown signing key")
+            key = self._private[info.kid] = self._decrypt(encrypted, info.algorithm)
+        return key
 
-    def _load(self, row: StoredSigningKey) -> LoadedKey:
+    def _decrypt(self, encrypted: str, algorithm: str) -> AnyKey:
         try:
-            pem = self._fernet.decrypt(row.encrypted_private_key.encode())
+            pem = self._fernet.decrypt(encrypted.encode())
         except InvalidToken:
             raise ConfigError(
                 "secret_key is not the one that encrypted the signing keys in this database"
             ) from None
-        key_class = RSAKey if row.algorithm.startswith("RS") else ECKey
-        return LoadedKey(
-            row.kid,
-            row.algorithm,
-            key_class.import_key(pem),
-            row.public_jwk,
-            row.created_at,
-            row.retired_at,
-        )
+        key_class = RSAKey if algorithm.startswith("RS") else ECKey
+        return key_class.import_key(pem)
 
 
 def _generate(algorithm: str) -> AnyKey:

@@ -57,6 +57,10 @@ class TokenChanges(AuditWriter, Protocol):
         """End every family of the user that has not already ended."""
         ...
 
+    def revoke_families_in(self, user_id: str, organization_id: str, at: datetime) -> None:
+        """End every family of the user bound to the organization (they left it)."""
+        ...
+
 
 class TokenStore(Protocol):
     def family(self, family_id: str) -> RefreshTokenFamily | None: ...
@@ -65,21 +69,26 @@ class TokenStore(Protocol):
 
 
 @dataclass(frozen=True)
-class StoredSigningKey:
-    """A JWT signing key as kept: the private half encrypted with the deployment's secret."""
+class KeyInfo:
+    """A signing key as the JWKS and the choice of signer see it: no private half."""
 
     kid: str
     algorithm: str
-    encrypted_private_key: str = field(repr=False)
     public_jwk: dict[str, Any]
     created_at: datetime
-    retired_at: datetime | None = None
+    retired_at: datetime | None  # when a newer key was added
 
 
 class SigningKeyStore(Protocol):
-    def all(self) -> list[StoredSigningKey]: ...
+    def all(self) -> list[KeyInfo]:
+        """Every key, the oldest first, without the private halves."""
+        ...
 
-    def add_current(self, key: StoredSigningKey) -> None:
+    def encrypted_private_key(self, kid: str) -> str | None:
+        """The private half of a key, as encrypted with the deployment's secret."""
+        ...
+
+    def add_current(self, key: KeyInfo, encrypted_private_key: str) -> None:
         """Add ``key`` and retire every key not yet retired, at ``key.created_at``, in one
         transaction."""
         ...

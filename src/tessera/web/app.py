@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,11 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tessera.deployment import Tessera
 from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationFailed
+from tessera.web import docs, openapi
 from tessera.web.dashboard import routes as dashboard
 from tessera.web.dashboard.pages import STATIC, SignInRequired, to_sign_in
 from tessera.web.fastpath import FastPaths
@@ -31,8 +32,7 @@ from tessera.web.routes import (
     verify,
     workspaces,
 )
-
-log = logging.getLogger("tessera")
+from tessera.web.slashes import relative_slash_redirects
 
 
 def create_app(tessera: Tessera) -> ASGIApp:
@@ -59,6 +59,8 @@ def create_api(tessera: Tessera) -> FastAPI:
         version="0.1.0",
         summary="Authentication for public APIs: API keys, user tokens, sessions, scopes.",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by web/docs.py
+        redoc_url=None,
     )
     app.state.tessera = tessera
     routers = (
@@ -75,8 +77,13 @@ def create_api(tessera: Tessera) -> FastAPI:
     for module in routers:
         app.include_router(module.router)
     app.include_router(dashboard.router)
+    # The routes themselves, for the Allow header of a 405 (FastAPI nests included routers).
+    app.state.routes = [route for m in (*routers, dashboard) for route in m.router.routes]
+    docs.install(app)
+    openapi.install(app, tessera.config.session.cookie_name)
     app.add_exception_handler(SignInRequired, to_sign_in)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    relative_slash_redirects(app.router)
     _install_error_mapping(app)
     return app
 
@@ -101,12 +108,29 @@ def _install_error_mapping(app: FastAPI) -> None:
         response = status_problem(exc.status_code, request_id(request), detail)
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
         return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"request_id": request_id(request)})
+        # The framework raises the exception again once this answer is sent; the request
+        # middleware logs it then, once, with its traceback and the request id.
         return status_problem(500, request_id(request), "An unexpected error occurred.")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the path answers. Starlette's own ``Allow`` names only the methods of the
+    first route whose path matched, while each method of a path is a route of its own here."""
+    methods: set[str] = set()
+    for route in request.app.state.routes:
+        if (
+            isinstance(route, Route)
+            and route.methods
+            and route.matches(request.scope)[0] != Match.NONE
+        ):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def _from_validation(exc: RequestValidationError) -> TesseraError:

@@ -1,10 +1,16 @@
-"""The client's address: ``X-Forwarded-For`` is believed only from trusted proxies."""
+"""The client's address: forwarded headers are believed only from callers that may name it.
+
+Those are the proxies listed in ``trusted_proxies`` (empty by default: a connection from
+loopback is a client like any other), and forward-auth callers, which prove with a service
+token that they are the deployment's own proxy (SPEC section 5).
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
 
+from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 
 
@@ -22,19 +28,29 @@ def is_trusted(address: str, cidrs: list[str]) -> bool:
 
 
 def client_ip(request: HTTPConnection, trusted: list[str]) -> str | None:
+    """The peer, or the client a trusted proxy names in ``X-Forwarded-For`` / ``X-Real-IP``."""
     peer = request.client.host if request.client else None
     if peer is None or not is_trusted(peer, trusted):
         return peer
-    forwarded = request.headers.get("x-forwarded-for", "")
-    # Walk from the nearest hop back; the first untrusted address is the client.
+    return named_client(request.headers, trusted) or peer
+
+
+def forwarded_client_ip(request: HTTPConnection, trusted: list[str]) -> str | None:
+    """For a caller that has proved it is the deployment's proxy: the client it names, or
+    (when it names none) what :func:`client_ip` finds."""
+    return named_client(request.headers, trusted) or client_ip(request, trusted)
+
+
+def named_client(headers: Headers, trusted: list[str]) -> str | None:
+    """The client the nearest proxy names: walking ``X-Forwarded-For`` from the last hop back,
+    the first address that is not itself a trusted proxy (earlier hops are whatever the client
+    chose to send); else ``X-Real-IP``. None when that is not an IP address."""
+    forwarded = ",".join(headers.getlist("x-forwarded-for"))
     for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
         if not is_trusted(hop, trusted):
-            return hop if _valid(hop) else peer
-    return (
-        request.headers.get("x-real-ip", peer)
-        if _valid(request.headers.get("x-real-ip", ""))
-        else peer
-    )
+            return hop if _valid(hop) else None
+    real = headers.get("x-real-ip", "").strip()
+    return real if _valid(real) else None
 
 
 def _valid(address: str) -> bool:

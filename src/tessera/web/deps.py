@@ -45,9 +45,15 @@ def authenticate(request: Request) -> Principal:
     return identify(request, allow_database=True)
 
 
-def identify(request: Request, *, allow_database: bool) -> Principal:
+def identify(
+    request: Request, *, allow_database: bool, client: ClientInfo | None = None
+) -> Principal:
     """:func:`authenticate`; with ``allow_database=False`` it raises :class:`WouldBlock`
-    rather than wait on the database or Redis (for callers on the event loop)."""
+    rather than wait on the database or Redis (for callers on the event loop). ``client``
+    replaces the caller's own address (forward auth: the client its proxy names).
+
+    A valid credential is served whatever its address has been failing at; an invalid one
+    counts against the address, and past its limit the answer is ``429``."""
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
@@ -59,8 +65,7 @@ def identify(request: Request, *, allow_database: bool) -> Principal:
         if not allow_database:
             raise WouldBlock
         return _from_cookie(request, tessera)
-    client = client_info(request)
-    tessera.rate_limits.check_address(client.ip)
+    client = client or client_info(request)
     try:
         principal = tessera.credentials.authenticate(
             credential,
@@ -69,7 +74,7 @@ def identify(request: Request, *, allow_database: bool) -> Principal:
             allow_database=allow_database,
         )
     except Unauthorized:
-        tessera.rate_limits.record_failure(client.ip)
+        tessera.rate_limits.count_failure(client.ip)
         raise
     principal = tessera.credentials.in_workspace(
         principal, request.headers.get("x-workspace-id"), allow_database=allow_database

@@ -1,4 +1,6 @@
-"""Pure ASGI middleware: request ids, one log line per request, and the 1 MiB body cap.
+"""Pure ASGI middleware: request ids, one log line per request, the 1 MiB body cap, the
+refusal of a NUL or a lone surrogate in the path or query (``web/inputs.py``), and the last
+word on unexpected exceptions (logged once with their traceback, answered with a 500).
 
 Written against the raw ASGI interface rather than ``BaseHTTPMiddleware`` because it sits on
 the verification hot path, where every layer's cost counts.
@@ -17,10 +19,12 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera.ratelimit.headers import rate_limit_headers
-from tessera.web.problems import status_problem
+from tessera.web.inputs import refusal
+from tessera.web.problems import problem_response, status_problem
 
 MAX_BODY_BYTES = 1024 * 1024
 access_log = logging.getLogger("tessera.access")
+error_log = logging.getLogger("tessera.errors")
 
 
 _PROCESS = secrets.token_urlsafe(6)
@@ -69,8 +73,11 @@ class RequestContextMiddleware:
             await send(message)
 
         declared = _declared_length(scope)
+        refused = refusal(scope)
         try:
-            if declared is not None and declared > MAX_BODY_BYTES:
+            if refused is not None:
+                await problem_response(refused, request_id)(scope, receive, send_with_id)
+            elif declared is not None and declared > MAX_BODY_BYTES:
                 await _too_large(request_id)(scope, receive, send_with_id)
             elif declared is not None:  # the server reads exactly the declared length
                 await self.app(scope, receive, send_with_id)
@@ -79,6 +86,12 @@ class RequestContextMiddleware:
         except BodyTooLarge:
             if not status["sent"]:
                 await _too_large(request_id)(scope, receive, send_with_id)
+        except Exception:
+            # Not raised further: the ASGI server would log it a second time, without the
+            # request id, and could only answer what has already been answered here.
+            error_log.exception("unhandled error", extra={"request_id": request_id})
+            if not status["sent"]:
+                await _internal_error(request_id)(scope, receive, send_with_id)
         finally:
             if logged:
                 _log(scope, status["code"], started, request_id)
@@ -96,6 +109,10 @@ def _encoded(headers: list[tuple[str, str]], message: Message) -> list[tuple[byt
 
 def _too_large(request_id: str) -> ASGIApp:
     return status_problem(413, request_id, "The request body exceeds 1 MiB.")
+
+
+def _internal_error(request_id: str) -> ASGIApp:
+    return status_problem(500, request_id, "An unexpected error occurred.")
 
 
 def _declared_length(scope: Scope) -> int | None:

@@ -54,9 +54,10 @@ def problem_response(
 
 
 def status_problem(status: int, request_id: str | None, detail: str | None = None) -> Response:
-    """A problem for a status the framework decided (404 route, 405 method, 413 body)."""
+    """A problem for a status the framework decided (404 route, 405 method, 413 body), or
+    the 500 of an unexpected exception."""
     phrase = HTTPStatus(status).phrase
-    codes = {404: "not_found", 409: "conflict", 429: "rate_limited"}
+    codes = {404: "not_found", 409: "conflict", 429: "rate_limited", 500: "internal_error"}
     body = {
         "type": "about:blank",
         "title": phrase,

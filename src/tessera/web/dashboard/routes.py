@@ -6,12 +6,15 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from tessera import audit
+from tessera.deployment import Tessera
 from tessera.errors import Forbidden, RateLimited, TesseraError, Unauthorized
 from tessera.keys.records import key_resource
 from tessera.keys.rules import KeySpec
+from tessera.principal import ClientInfo
 from tessera.scopes import ADMIN_ROLES
 from tessera.sessions.service import session_resource
 from tessera.web.cookies import check_same_origin, clear_cookie_header, set_cookie_header
@@ -56,7 +59,10 @@ async def login(request: Request) -> Response:
     tessera = tessera_of(request)
     try:
         check_same_origin(request, tessera)
-        user = tessera.tokens.check_password(email, password, client_info(request))
+        # Off the event loop: hashing takes a slot of the bounded pool and may wait for one.
+        user = await run_in_threadpool(
+            tessera.tokens.check_password, email, password, client_info(request)
+        )
     except (Unauthorized, RateLimited, Forbidden) as refused:
         open_signup = tessera.config.signup == "open"
         return render(
@@ -87,13 +93,20 @@ async def signup(request: Request) -> Response:
     tessera = tessera_of(request)
     try:
         check_same_origin(request, tessera)
-        account = tessera.accounts.sign_up(**fields, client=client_info(request))
+        if tessera.config.signup != "open":
+            raise Forbidden("Sign-up is closed.")
+        # Off the event loop: hashing takes a slot of the bounded pool and may wait for one.
+        user_id = await run_in_threadpool(_sign_up, tessera, fields, client_info(request))
     except TesseraError as refused:
         return render(
             request, "signup.html", status=refused.status, error=refused.detail, form=fields
         )
-    _, raw = tessera.sessions.start(account.user.id, client_info(request))
+    _, raw = tessera.sessions.start(user_id, client_info(request))
     return _redirect("/settings/api-keys", set_cookie_header(tessera, raw))
+
+
+def _sign_up(tessera: Tessera, fields: dict[str, str], client: ClientInfo) -> str:
+    return tessera.accounts.sign_up(**fields, client=client).user.id
 
 
 @router.post("/logout")

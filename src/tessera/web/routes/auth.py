@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.responses import Response
 
+from tessera.accounts.passwords import MAX_PASSWORD_LENGTH
 from tessera.accounts.records import organization_resource, user_resource
 from tessera.errors import Forbidden, InvalidRequest, Unauthorized
 from tessera.principal import Principal
+from tessera.web import resources
 from tessera.web.cookies import (
     add_response_header,
     check_same_origin,
@@ -18,29 +20,36 @@ from tessera.web.cookies import (
     cookie_principal,
 )
 from tessera.web.deps import authenticate, client_info, tessera_of
+from tessera.web.inputs import ApiBody, Email, Name, NewPassword, PersonName
+from tessera.web.openapi import AUTHENTICATED, JSON_BODY, USER_CREDENTIALS, problems
 
 router = APIRouter(prefix="/v1", tags=["users and tokens"])
 
 
-class SignupBody(BaseModel):
-    email: str = Field(max_length=320)
-    password: str = Field(max_length=1024)
-    name: str = Field(default="", max_length=200)
-    organization_name: str = Field(min_length=1, max_length=200)
+class SignupBody(ApiBody):
+    email: Email
+    password: NewPassword
+    name: PersonName = ""  # none: the email's local part
+    organization_name: Name
 
 
-class TokenBody(BaseModel):
+class TokenBody(ApiBody):
     grant_type: Literal["password", "refresh_token"] = "password"
-    email: str | None = Field(default=None, max_length=320)
-    password: str | None = Field(default=None, max_length=1024)
+    email: Email | None = None
+    password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)
     refresh_token: str | None = Field(default=None, max_length=512)
 
 
-class LogoutBody(BaseModel):
+class LogoutBody(ApiBody):
     refresh_token: str | None = Field(default=None, max_length=512)
 
 
-@router.post("/auth/signup", status_code=201)
+@router.post(
+    "/auth/signup",
+    status_code=201,
+    response_model=resources.SignedUp,
+    responses=problems(*JSON_BODY, 403, 409),
+)
 def signup(body: SignupBody, request: Request) -> dict[str, Any]:
     account = tessera_of(request).accounts.sign_up(
         email=body.email,
@@ -55,7 +64,11 @@ def signup(body: SignupBody, request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/auth/token")
+@router.post(
+    "/auth/token",
+    response_model=resources.TokenPair,
+    responses=problems(*JSON_BODY, 401, 429, 503),
+)
 def token(body: TokenBody, request: Request) -> dict[str, Any]:
     tokens = tessera_of(request).tokens
     if body.grant_type == "refresh_token":
@@ -67,7 +80,13 @@ def token(body: TokenBody, request: Request) -> dict[str, Any]:
     return tokens.login(body.email, body.password, client_info(request)).as_response()
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    response_class=Response,
+    responses=problems(*JSON_BODY, 401, 403, 404),
+    openapi_extra={"security": [{}, {"sessionCookie": []}]},
+)
 def logout(request: Request, body: LogoutBody | None = None) -> Response:
     tessera = tessera_of(request)
     if body is not None and body.refresh_token:
@@ -78,7 +97,12 @@ def logout(request: Request, body: LogoutBody | None = None) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me")
+@router.get(
+    "/me",
+    response_model=resources.Me,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=USER_CREDENTIALS,
+)
 def me(request: Request, principal: Principal = Depends(authenticate)) -> dict[str, Any]:
     if principal.kind != "user" or principal.user_id is None:
         raise Forbidden("/v1/me describes a signed-in user; this credential is not one.")

@@ -8,27 +8,85 @@ the OpenAPI description.
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tessera.errors import InsufficientScope, RateLimited, Unauthorized, WouldBlock
-from tessera.principal import Principal
-from tessera.web.deps import identify, tessera_of
+from tessera.errors import InsufficientScope, TesseraError, Unauthorized, WouldBlock
+from tessera.principal import ClientInfo, Principal
+from tessera.web import resources
+from tessera.web.clientip import forwarded_client_ip
+from tessera.web.deps import client_info, identify, tessera_of
+from tessera.web.openapi import AUTHENTICATED, error_response, problems
 from tessera.web.problems import problem_response
 
 PATH = "/v1/forward-auth"
 router = APIRouter(tags=["forward auth"])
 
 
-@router.get(PATH)
-def forward_auth(request: Request) -> Response:
-    """200 with the caller's identity in headers, or 401 / 403 / 429 with the error body.
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "required": False, "schema": {"type": "string"}}
 
-    nginx's ``auth_request`` turns any answer but 2xx, 401 and 403 into a 500, so when the proxy
-    says it is nginx (``X-Tessera-Proxy: nginx``) a 429 is sent as 403 with
-    ``X-Tessera-Status: 429``, which the example configuration turns back into a 429.
+
+def _parameter(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "header", **_header(description)}
+
+
+DESCRIPTION = {
+    # The proxy's service token and the client's credential as the client sent it.
+    "security": [
+        {"proxyServiceToken": [], client: []} for client in ("bearer", "apiKey", "sessionCookie")
+    ],
+    "parameters": [
+        _parameter("X-Original-Method", "The client's method (nginx)."),
+        _parameter("X-Original-URI", "The client's URI (nginx)."),
+        _parameter("X-Forwarded-Method", "The client's method (Traefik)."),
+        _parameter("X-Forwarded-Uri", "The client's URI (Traefik)."),
+        _parameter("X-Forwarded-For", "The client's address."),
+        _parameter("X-Tessera-Proxy", "nginx: send a 429 as 403 with X-Tessera-Status."),
+    ],
+}
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    # 400: a path that stays ambiguous once normalized (an encoded "/", a backslash, a NUL).
+    **problems(400, *AUTHENTICATED),
+    200: {
+        "description": "The request may go on, with the caller's identity in headers.",
+        "model": resources.ForwardAuthIdentity,
+        "headers": {
+            "X-Tessera-Organization-Id": _header("The caller's organization."),
+            "X-Tessera-Principal": _header("The caller: key_…, usr_… or cli_…"),
+            "X-Tessera-Scopes": _header("The caller's scopes, space-separated."),
+            "X-Tessera-Workspace-Id": _header("The workspace, when one is resolved."),
+            "X-Tessera-Environment": _header("live or test, for an API key."),
+        },
+    },
+    403: {
+        **error_response(403),
+        "headers": {
+            **error_response(403)["headers"],
+            "X-Tessera-Status": _header(
+                "With X-Tessera-Proxy: nginx, the status meant (400, 429 or 503)."
+            ),
+            "Retry-After": _header("With X-Tessera-Status: 429, seconds to wait."),
+        },
+    },
+}
+
+
+@router.get(PATH, responses=ANSWERS, openapi_extra=DESCRIPTION)
+def forward_auth(request: Request) -> Response:
+    """200 with the caller's identity in headers and a JSON body, or 400 / 401 / 403 / 429
+    with the error body.
+
+    The body of a 200 says what the headers say: ``principal``, ``kind``, ``organization_id``,
+    ``scopes``, ``workspace_id`` and ``environment``. nginx's ``auth_request`` turns any
+    answer but 2xx, 401 and 403 into a 500, so when the proxy says it is nginx
+    (``X-Tessera-Proxy: nginx``) a 400, 429 or 503 is sent as 403 with ``X-Tessera-Status``,
+    which the example configuration turns back into the original status.
     """
     return decide(request, allow_database=True)
 
@@ -45,35 +103,73 @@ class ForwardAuthEndpoint:
         await response(scope, receive, send)
 
 
+# The statuses nginx's auth_request passes on; any other would reach the client as a 500.
+NGINX_STATUSES = {401, 403}
+
+
 def decide(request: Request, *, allow_database: bool) -> Response:
     try:
         principal = _authorize(request, allow_database)
-    except RateLimited as refused:
-        if request.headers.get("x-tessera-proxy", "").lower() != "nginx":
+    except TesseraError as refused:
+        nginx = request.headers.get("x-tessera-proxy", "").lower() == "nginx"
+        if not nginx or refused.status in NGINX_STATUSES:
             raise
         request_id = request.scope.get("state", {}).get("request_id")
-        response = problem_response(refused, request_id, {"X-Tessera-Status": "429"})
+        headers = {"X-Tessera-Status": str(refused.status)}
+        response = problem_response(refused, request_id, headers)
         response.status_code = 403
         return response
-    return Response(status_code=200, headers=identity_headers(principal))
+    body = orjson.dumps(identity_body(principal))
+    return Response(body, media_type="application/json", headers=identity_headers(principal))
 
 
 def _authorize(request: Request, allow_database: bool) -> Principal:
     tessera = tessera_of(request)
-    token = request.headers.get("x-tessera-service-token")
-    if not token or not token.startswith("svc_"):
-        raise Unauthorized("The proxy must send a service token in X-Tessera-Service-Token.")
-    tessera.service_tokens.authenticate(token, allow_database=allow_database)
+    _authenticate_proxy(request, allow_database)
     method = request.headers.get("x-original-method") or request.headers.get("x-forwarded-method")
     uri = request.headers.get("x-original-uri") or request.headers.get("x-forwarded-uri")
     if not method or not uri:
         raise Unauthorized("The proxy must send the original method and URI.")
     required = tessera.routes.required_scopes(method, uri)
-    principal = identify(request, allow_database=allow_database)
+    # The proxy has proved who it is, so the client it names is the client (SPEC section 5).
+    client = ClientInfo(
+        ip=forwarded_client_ip(request, tessera.config.trusted_proxies),
+        user_agent=request.headers.get("user-agent"),
+    )
+    principal = identify(request, allow_database=allow_database, client=client)
     missing = principal.has_scopes(required)
     if missing:
         raise InsufficientScope(missing)
     return principal
+
+
+def _authenticate_proxy(request: Request, allow_database: bool) -> None:
+    """The caller's service token; a wrong one counts against the caller's own address."""
+    token = request.headers.get("x-tessera-service-token")
+    if not token:
+        raise Unauthorized("The proxy must send a service token in X-Tessera-Service-Token.")
+    tessera = tessera_of(request)
+    try:
+        if not token.startswith("svc_"):
+            raise Unauthorized("The service token in X-Tessera-Service-Token is not valid.")
+        tessera.service_tokens.authenticate(token, allow_database=allow_database)
+    except Unauthorized:
+        if not allow_database and not tessera.rate_limits.in_process:
+            raise WouldBlock from None  # counting waits on Redis: not on the event loop
+        tessera.rate_limits.count_failure(client_info(request).ip)
+        raise
+
+
+def identity_body(principal: Principal) -> dict[str, Any]:
+    """Who the caller is, as the identity headers say it; never a secret."""
+    return {
+        "principal": principal.id,
+        "kind": principal.kind,
+        "organization_id": principal.organization_id,
+        "scopes": sorted(principal.scopes),
+        "workspace_id": principal.workspace_id,
+        "environment": principal.environment,
+    }
 
 
 def identity_headers(principal: Principal) -> dict[str, str]:

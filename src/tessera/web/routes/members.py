@@ -5,24 +5,32 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tessera.principal import Principal
+from tessera.web import resources
 from tessera.web.deps import client_info, requires, tessera_of
+from tessera.web.inputs import ApiBody, Email
+from tessera.web.openapi import AUTHENTICATED, CREDENTIALS, JSON_BODY, problems
 
 router = APIRouter(prefix="/v1/members", tags=["members"])
 
 
-class AddMemberBody(BaseModel):
-    email: str = Field(max_length=320)
+class AddMemberBody(ApiBody):
+    email: Email
     role: str = Field(default="member", max_length=50)
 
 
-class RoleBody(BaseModel):
+class RoleBody(ApiBody):
     role: str = Field(max_length=50)
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=resources.MemberList,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=CREDENTIALS,
+)
 def list_members(
     request: Request, principal: Principal = Depends(requires("members:read"))
 ) -> dict[str, Any]:
@@ -30,7 +38,13 @@ def list_members(
     return {"data": [m.as_resource() for m in rows], "next_cursor": None}
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    response_model=resources.Member,
+    responses=problems(*AUTHENTICATED, *JSON_BODY, 409),
+    openapi_extra=CREDENTIALS,
+)
 def add_member(
     body: AddMemberBody, request: Request, principal: Principal = Depends(requires("members:write"))
 ) -> dict[str, Any]:
@@ -40,7 +54,12 @@ def add_member(
     return member.as_resource()
 
 
-@router.patch("/{user_id}")
+@router.patch(
+    "/{user_id}",
+    response_model=resources.Member,
+    responses=problems(*AUTHENTICATED, *JSON_BODY, 409),
+    openapi_extra=CREDENTIALS,
+)
 def change_role(
     user_id: str,
     body: RoleBody,
@@ -53,7 +72,12 @@ def change_role(
     return member.as_resource()
 
 
-@router.delete("/{user_id}")
+@router.delete(
+    "/{user_id}",
+    response_model=resources.RemovedMember,
+    responses=problems(*AUTHENTICATED, 409),
+    openapi_extra=CREDENTIALS,
+)
 def remove_member(
     user_id: str, request: Request, principal: Principal = Depends(requires("members:write"))
 ) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from starlette.responses import Response
 from tessera.errors import Forbidden
 from tessera.principal import Principal
 from tessera.sessions.service import session_resource
+from tessera.web import resources
 from tessera.web.cookies import add_response_header, clear_cookie_header
 from tessera.web.deps import authenticate, client_info, tessera_of
+from tessera.web.openapi import AUTHENTICATED, USER_CREDENTIALS, problems
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
@@ -22,14 +24,25 @@ def _user(principal: Principal) -> str:
     return principal.user_id
 
 
-@router.get("")
+@router.get(
+    "",
+    response_model=resources.SessionList,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=USER_CREDENTIALS,
+)
 def list_sessions(request: Request, principal: Principal = Depends(authenticate)) -> dict[str, Any]:
     rows = tessera_of(request).sessions.list(_user(principal))
     current = principal.facts.get("session_id")
     return {"data": [session_resource(r, current) for r in rows], "next_cursor": None}
 
 
-@router.delete("/{session_id}", status_code=204)
+@router.delete(
+    "/{session_id}",
+    status_code=204,
+    response_class=Response,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=USER_CREDENTIALS,
+)
 def end_session(
     session_id: str, request: Request, principal: Principal = Depends(authenticate)
 ) -> Response:
@@ -40,7 +53,13 @@ def end_session(
     return Response(status_code=204)
 
 
-@router.delete("", status_code=204)
+@router.delete(
+    "",
+    status_code=204,
+    response_class=Response,
+    responses=problems(*AUTHENTICATED),
+    openapi_extra=USER_CREDENTIALS,
+)
 def end_all_sessions(request: Request, principal: Principal = Depends(authenticate)) -> Response:
     tessera = tessera_of(request)
     tessera.sessions.end_all(_user(principal), client_info(request))

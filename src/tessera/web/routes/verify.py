@@ -9,12 +9,15 @@ for the OpenAPI description.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -29,13 +32,23 @@ from tessera.errors import (
     WouldBlock,
 )
 from tessera.keys.verify import Verdict
+from tessera.text import UNCLEAN_MESSAGE
+from tessera.web import resources
+from tessera.web.clientip import client_ip
 from tessera.web.deps import tessera_of
+from tessera.web.inputs import unclean_field
+from tessera.web.openapi import JSON_BODY, SERVICE_TOKEN, problems
 
 PATH = "/v1/keys/verify"
+# In valid JSON a NUL is spelled only as an escape, a surrogate as an escape or its raw bytes.
+_ESCAPE_OR_SURROGATE = re.compile(rb"\\u|\xed")
 router = APIRouter(tags=["verification"])
 
 
 class VerifyBody(BaseModel):
+    # Not an ApiBody: its check of every string would cost more than the search in _parse.
+    model_config = ConfigDict(extra="forbid")
+
     key: str = Field(max_length=512)
     required_scopes: list[str] = Field(default_factory=list, max_length=100)
     workspace_id: str | None = Field(default=None, max_length=64)
@@ -48,11 +61,14 @@ class VerifyBody(BaseModel):
 
 @router.post(
     PATH,
+    response_model=resources.Verdict,
+    responses=problems(*JSON_BODY, 401, 403, 503),
     openapi_extra={
+        **SERVICE_TOKEN,
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": VerifyBody.model_json_schema()}},
-        }
+        },
     },
 )
 async def verify_key(request: Request) -> Response:
@@ -84,9 +100,9 @@ async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
     token = _bearer(scope)
     body = _parse(raw_body)
     try:  # from the caches, on the event loop
-        verdict = _verify(tessera, token, body, allow_database=False)
+        verdict = _verify(tessera, scope, token, body, allow_database=False)
     except WouldBlock:  # a cache missed: ask the database from a worker thread
-        verdict = await run_in_threadpool(_verify, tessera, token, body, True)
+        verdict = await run_in_threadpool(_verify, tessera, scope, token, body, True)
     return orjson.dumps(verdict_body(verdict))
 
 
@@ -104,14 +120,16 @@ class _JsonResponse(Response):
         await send({"type": "http.response.body", "body": self.payload})
 
 
-def _verify(tessera: Tessera, token: str | None, body: VerifyBody, allow_database: bool) -> Verdict:
+def _verify(
+    tessera: Tessera, scope: Scope, token: str | None, body: VerifyBody, allow_database: bool
+) -> Verdict:
     if token is None:
         raise Unauthorized(
             "The verification API needs a service token.", credential_presented=False
         )
     if not token.startswith("svc_"):
         raise Forbidden("The verification API accepts only service tokens.")
-    tessera.service_tokens.authenticate(token, allow_database=allow_database)
+    _authenticate_caller(tessera, scope, token, allow_database)
     return tessera.key_verifier.verify(
         body.key,
         required_scopes=tuple(body.required_scopes),
@@ -121,6 +139,18 @@ def _verify(tessera: Tessera, token: str | None, body: VerifyBody, allow_databas
         allow_database=allow_database,
         uses=body.uses,
     )
+
+
+def _authenticate_caller(tessera: Tessera, scope: Scope, token: str, allow_database: bool) -> None:
+    """The caller's service token; a wrong one counts against the caller's address, and past
+    ``failures_per_ip`` the answer is ``429``. Wrong tokens are never cached, so this runs in
+    a worker thread by then."""
+    try:
+        tessera.service_tokens.authenticate(token, allow_database=allow_database)
+    except Unauthorized:
+        caller = client_ip(HTTPConnection(scope), tessera.config.trusted_proxies)
+        tessera.rate_limits.count_failure(caller)
+        raise
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -144,6 +174,8 @@ def _bearer(scope: Scope) -> str | None:
 
 
 def _parse(raw: bytes) -> VerifyBody:
+    if _ESCAPE_OR_SURROGATE.search(raw):
+        _refuse_unclean(raw)
     try:
         return VerifyBody.model_validate_json(raw or b"{}")
     except ValidationError as exc:
@@ -153,6 +185,22 @@ def _parse(raw: bytes) -> VerifyBody:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise InvalidRequest("The request body is not valid JSON.", errors=errors) from None
         raise ValidationFailed("The request is not valid.", errors=errors) from None
+
+
+def _refuse_unclean(raw: bytes) -> None:
+    """Refuse a body with a string holding a NUL or a lone surrogate, as ``ApiBody`` does.
+
+    The standard library's parser keeps lone surrogates (the body's parser calls them invalid
+    JSON), so both spellings of one, escaped and raw, are named as the same error."""
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        return  # not JSON: the body's parser says so
+    field = unclean_field(parsed)
+    if field is not None:
+        raise ValidationFailed(
+            "The request is not valid.", errors=[FieldError(field, UNCLEAN_MESSAGE)]
+        )
 
 
 def verdict_body(verdict: Verdict) -> dict[str, Any]:
