@@ -102,16 +102,23 @@ def _alive(pid: int) -> bool:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``database_url`` is the first database, or each one for tests marked ``postgres``."""
-    if "database_url" not in metafunc.fixturenames:
+    """``backend`` is the first database, or each one for tests marked ``postgres``."""
+    if "backend" not in metafunc.fixturenames:
         return
     every = metafunc.definition.get_closest_marker("postgres") is not None
-    metafunc.parametrize("database_url", BACKENDS if every else BACKENDS[:1], indirect=True)
+    metafunc.parametrize("backend", BACKENDS if every else BACKENDS[:1], indirect=True)
 
 
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return fresh_database(request, request.param, tmp_path)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database kind a test runs on (parametrized by ``pytest_generate_tests``)."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    return fresh_database(request, backend, tmp_path)
 
 
 def fresh_database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
