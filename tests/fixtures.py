@@ -22,6 +22,8 @@ from tessera.web.app import create_app
 from tests.services import require_postgres
 
 TEST_SECRET = "test-secret-key-not-for-production-0123456789"
+# The databases the suite may use. HTTP tests run on the first; those marked ``postgres``
+# (where the database itself matters) and the store contract suites run on each.
 BACKENDS = os.environ.get("TSR_TEST_DATABASES", "sqlite,postgres").split(",")
 # Tables kept between tests: the signing key is costly to make and harmless to share.
 KEPT_TABLES = {"signing_keys", "alembic_version"}
@@ -99,9 +101,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``backend`` is the first database, or each one for tests marked ``postgres``."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    every = metafunc.definition.get_closest_marker("postgres") is not None
+    metafunc.parametrize("backend", BACKENDS if every else BACKENDS[:1], indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database kind a test runs on (parametrized by ``pytest_generate_tests``)."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    return fresh_database(request, backend, tmp_path)
+
+
+def fresh_database(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    """The URL of a migrated database with no rows but the shared signing key."""
+    if backend == "sqlite":
         path = tmp_path / "tessera.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"

@@ -75,8 +75,5 @@ def create_key(client: TestClient, account: Account, **body: Any) -> dict[str, A
 
 def service_token(tessera: Any) -> str:
     """A new service token of the deployment (what `tessera service-token create` prints)."""
-    from tessera import service_tokens
-
-    with tessera.db.session() as session:
-        _, raw = service_tokens.create(session, "tests", tessera.clock.now())
+    _, raw = tessera.service_tokens.create("tests")
     return raw

@@ -3,8 +3,6 @@ talk to it over the network."""
 
 from __future__ import annotations
 
-from tessera import service_tokens
-from tessera.accounts import service as accounts
 from tessera.deployment import Tessera
 from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo, Principal
@@ -16,26 +14,18 @@ def new_owner(
     tessera: Tessera, email: str = "ops@example.com", organization: str = "Acme"
 ) -> Principal:
     """A user signed up with a new organization, as the owner principal acting in it."""
-    with tessera.db.session() as session:
-        account = accounts.sign_up(
-            session,
-            tessera.passwords,
-            email=email,
-            password=PASSWORD,
-            name="Ops",
-            organization_name=organization,
-            now=tessera.clock.now(),
-        )
+    account = tessera.accounts.create_user(
+        email=email, password=PASSWORD, name="Ops", organization_name=organization
+    )
     return tessera.credentials.user_principal(account.user.id, account.organization.id)
 
 
 def new_key(tessera: Tessera, owner: Principal, spec: KeySpec) -> tuple[str, str]:
     """A new API key; returns its raw value and its id."""
     created = tessera.api_keys.create(owner, spec, ClientInfo())
-    return created.raw, created.row.id
+    return created.raw, created.key.id
 
 
 def new_service_token(tessera: Tessera, name: str = "tests") -> str:
-    with tessera.db.session() as session:
-        _, raw = service_tokens.create(session, name, tessera.clock.now())
+    _, raw = tessera.service_tokens.create(name)
     return raw

@@ -8,10 +8,10 @@ from collections.abc import Callable
 import pytest
 from starlette.testclient import TestClient
 
-from tessera.accounts import service as accounts
 from tessera.deployment import Tessera
-from tessera.storage.models import Organization
 from tests.helpers import PASSWORD, Account, assert_problem, log_in, sign_up
+
+pytestmark = pytest.mark.postgres  # families ended in the database
 
 REFRESH = "refresh_token"
 
@@ -19,15 +19,17 @@ REFRESH = "refresh_token"
 def _joined_only(client: TestClient, tessera: Tessera, owner: Account, role: str) -> Account:
     """A person whose only organization is ``owner``'s (as `tessera user create` makes one),
     logged in: their tokens belong to that organization."""
-    now = tessera.clock.now()
-    with tessera.db.session() as session:
-        user = accounts.create_user(
-            session, tessera.passwords, email="bob@example.com", password=PASSWORD, name="", now=now
-        )
-        organization = session.get(Organization, owner.organization_id)
-        assert organization is not None
-        accounts.add_member(session, user, organization, role, now)
-        user_id = user.id
+    organization = tessera.accounts.organization(owner.organization_id)
+    assert organization is not None
+    account = tessera.accounts.create_user(
+        email="bob@example.com",
+        password=PASSWORD,
+        name="",
+        organization_name=organization.name,
+        role=role,
+        join=True,
+    )
+    user_id = account.user.id
     tokens = log_in(client, "bob@example.com")
     return Account(
         "bob@example.com",

@@ -129,6 +129,7 @@ def test_expiry_in_the_past_is_invalid(client: TestClient, clock: ManualClock) -
     assert_problem(response, 422, "invalid_expiry")
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("config_overrides", [{"max_key_lifetime_days": 90}])
 def test_max_key_lifetime_requires_and_bounds_expiry(
     client: TestClient, clock: ManualClock
@@ -228,6 +229,7 @@ def test_revoked_key_is_refused_on_the_very_next_request(client: TestClient) -> 
     assert_problem(client.get("/v1/workspaces", headers=_key_headers(created)), 401, "unauthorized")
 
 
+@pytest.mark.postgres
 def test_expired_key_is_refused_the_moment_it_expires(
     client: TestClient, clock: ManualClock
 ) -> None:
@@ -249,6 +251,7 @@ def test_expired_key_is_refused_the_moment_it_expires(
     )
 
 
+@pytest.mark.postgres
 def test_rolled_key_predecessor_works_until_grace_ends(
     client: TestClient, clock: ManualClock
 ) -> None:
@@ -279,6 +282,7 @@ def test_roll_without_grace_kills_the_old_key_now(client: TestClient) -> None:
     assert_problem(client.get("/v1/workspaces", headers=_key_headers(old)), 401, "unauthorized")
 
 
+@pytest.mark.postgres
 def test_list_paginates_and_hides_revoked_unless_asked(
     client: TestClient, clock: ManualClock
 ) -> None:

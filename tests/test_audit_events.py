@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import MetaData, select
 from starlette.testclient import TestClient
 
-from tessera import audit
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
 from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo
+from tessera.storage.audit import SqlChanges
 from tests.helpers import (
     PASSWORD,
     Account,
@@ -49,6 +49,7 @@ def test_key_lifecycle_is_audited_with_actor_and_target(
     assert events[-1]["ip"] == "testclient" and events[-1]["created_at"].endswith("Z")
 
 
+@pytest.mark.postgres
 def test_a_key_change_and_its_event_commit_together(
     client: TestClient, tessera: Tessera, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,7 +61,7 @@ def test_a_key_change_and_its_event_commit_together(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("audit store down")
 
-    monkeypatch.setattr(audit, "record", broken)
+    monkeypatch.setattr(SqlChanges, "record", broken)
     with pytest.raises(RuntimeError):
         tessera.api_keys.create(owner, KeySpec(name="never", scopes=None), ClientInfo())
     with pytest.raises(RuntimeError):
@@ -71,6 +72,7 @@ def test_a_key_change_and_its_event_commit_together(
     assert listed["data"][0]["revoked_at"] is None
 
 
+@pytest.mark.postgres
 def test_login_failures_and_reuse_are_audited(client: TestClient) -> None:
     """Failed logins and refresh-token reuse are security events."""
     account = sign_up(client)
@@ -97,6 +99,7 @@ def test_audit_log_needs_audit_read_and_stays_in_the_organization(client: TestCl
     assert events and all(e["organization_id"] == ada.organization_id for e in events)
 
 
+@pytest.mark.postgres
 def test_audit_log_paginates(client: TestClient) -> None:
     """Cursors walk the log without repeats."""
     account = sign_up(client)
@@ -115,6 +118,7 @@ def test_audit_log_paginates(client: TestClient) -> None:
     )
 
 
+@pytest.mark.postgres
 def test_raw_keys_and_tokens_are_nowhere_in_the_database_or_logs(
     client: TestClient, tessera: Tessera, caplog: pytest.LogCaptureFixture
 ) -> None:

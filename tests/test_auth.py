@@ -21,6 +21,7 @@ def test_signup_creates_owner_with_default_workspace(client: TestClient) -> None
     assert [w["name"] for w in workspaces] == ["Default"]
 
 
+@pytest.mark.postgres
 def test_signup_twice_with_same_email_any_case_is_email_taken(client: TestClient) -> None:
     """Emails are unique case-insensitively."""
     sign_up(client, "ada@example.com")
@@ -53,6 +54,7 @@ def test_wrong_password_and_unknown_email_answer_the_same(client: TestClient) ->
     assert wrong.json()["detail"] == unknown.json()["detail"]
 
 
+@pytest.mark.postgres
 def test_refresh_rotates_and_spends_the_old_token(client: TestClient) -> None:
     """A refresh returns a new pair; the old refresh token no longer works."""
     account = sign_up(client)
@@ -70,6 +72,7 @@ def test_refresh_rotates_and_spends_the_old_token(client: TestClient) -> None:
     )
 
 
+@pytest.mark.postgres
 def test_reuse_of_spent_refresh_token_revokes_the_whole_family(client: TestClient) -> None:
     """Presenting a spent refresh token ends every token of its login."""
     account = sign_up(client)
@@ -91,6 +94,7 @@ def test_reuse_of_spent_refresh_token_revokes_the_whole_family(client: TestClien
     assert_problem(me, 401, "unauthorized")
 
 
+@pytest.mark.postgres
 def test_two_racing_refreshes_have_exactly_one_winner(client: TestClient) -> None:
     """Of two concurrent refreshes with one token, exactly one succeeds."""
     account = sign_up(client)
@@ -122,6 +126,7 @@ def test_access_token_expires_with_the_clock(client: TestClient, clock: ManualCl
     assert_problem(client.get("/v1/me", headers=account.headers), 401, "unauthorized")
 
 
+@pytest.mark.postgres
 def test_refresh_token_expires_after_its_absolute_lifetime(
     client: TestClient, clock: ManualClock
 ) -> None:
@@ -135,6 +140,7 @@ def test_refresh_token_expires_after_its_absolute_lifetime(
     assert_problem(response, 401, "unauthorized")
 
 
+@pytest.mark.postgres
 def test_logout_ends_the_refresh_family(client: TestClient) -> None:
     """After logout neither the refresh token nor its access token works."""
     account = sign_up(client)

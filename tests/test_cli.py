@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -187,3 +188,72 @@ def _wait_until_up(base: str, process: subprocess.Popen[str]) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     raise AssertionError("server did not start")
+
+
+def _user_create(config_file: Path, email: str, *extra: str) -> Any:
+    args = ["user", "create", "--email", email, "--password", "0123456789abc"]
+    return runner.invoke(app, [*args, *extra, "--config", str(config_file)])
+
+
+def test_user_create_refuses_an_existing_organization_without_join(config_file: Path) -> None:
+    """A second user for an existing organization name fails in one line naming --join."""
+    assert _user_create(config_file, "ops@example.com", "--organization", "Acme").exit_code == 0
+    again = _user_create(config_file, "dev@example.com", "--organization", "Acme")
+    assert again.exit_code == 1
+    assert "--join" in again.output and len(again.output.strip().splitlines()) == 1
+    tessera = Tessera(load_config(config_file, environ={}))
+    try:
+        assert tessera.accounts.user_by_email("dev@example.com") is None
+    finally:
+        tessera.close()
+
+
+def test_user_create_with_join_adds_the_user_to_the_existing_organization(
+    config_file: Path,
+) -> None:
+    """--join makes the user a member of the organization of that name, with --role."""
+    assert _user_create(config_file, "ops@example.com", "--organization", "Acme").exit_code == 0
+    joined = _user_create(
+        config_file, "dev@example.com", "--organization", "Acme", "--role", "member", "--join"
+    )
+    assert joined.exit_code == 0, joined.output
+    tessera = Tessera(load_config(config_file, environ={}))
+    try:
+        ops, dev = (
+            tessera.accounts.user_by_email(e) for e in ("ops@example.com", "dev@example.com")
+        )
+        assert ops is not None and dev is not None
+        (home,) = tessera.accounts.memberships(ops.id)
+        assert [(m.organization.id, m.role) for m in tessera.accounts.memberships(dev.id)] == [
+            (home.organization.id, "member")
+        ]
+    finally:
+        tessera.close()
+
+
+def test_user_create_is_audited_as_a_sign_up_by_the_system(config_file: Path) -> None:
+    """`user create` writes user.signed_up with the system as actor, like sign-up does."""
+    from sqlalchemy import select
+
+    from tessera.storage.models import AuditEvent, User
+
+    assert _user_create(config_file, "ops@example.com", "--organization", "Acme").exit_code == 0
+    tessera = Tessera(load_config(config_file, environ={}))
+    try:
+        with tessera.db.read() as session:
+            user_id = session.scalars(select(User.id)).one()
+            events = session.execute(
+                select(AuditEvent.action, AuditEvent.actor_kind, AuditEvent.target_id)
+            ).all()
+    finally:
+        tessera.close()
+    assert [tuple(e) for e in events] == [("user.signed_up", "system", user_id)]
+
+
+def test_user_create_gives_a_new_organization_an_owner(config_file: Path) -> None:
+    """A new organization's first member is its owner: another role is refused, nothing made."""
+    result = _user_create(
+        config_file, "ops@example.com", "--organization", "Acme", "--role", "member"
+    )
+    assert result.exit_code == 1 and "owner" in result.output
+    assert _user_create(config_file, "ops@example.com", "--organization", "Acme").exit_code == 0

@@ -247,6 +247,7 @@ def test_an_unexpected_exception_on_the_forward_auth_path_is_a_500_problem(
     _logged_once(caplog, body["request_id"])
 
 
+@pytest.mark.postgres
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

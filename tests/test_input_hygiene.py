@@ -15,18 +15,19 @@ import pytest
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from tessera.accounts import service as accounts
-from tessera.accounts import workspaces
 from tessera.deployment import Tessera
 from tessera.errors import ValidationFailed
 from tessera.logs import JsonFormatter
+from tessera.principal import ClientInfo, Principal
+from tessera.storage.accounts import SqlAccountStore
 from tessera.text import UNCLEAN_MESSAGE
 from tessera.web.app import create_api, create_app
 from tessera.web.routes import verify
 from tests.helpers import PASSWORD, Account, assert_problem, create_key, service_token, sign_up
+
+pytestmark = pytest.mark.postgres  # what reaches PostgreSQL: NUL, lengths
 
 # Routes that read their JSON body themselves (the hot path), with the model they apply.
 SELF_PARSED_BODIES: dict[str, type[BaseModel]] = {verify.PATH: verify.VerifyBody}
@@ -342,26 +343,23 @@ def test_renames_keep_to_the_limits(client: TestClient, world: World) -> None:
 
 def test_the_services_refuse_what_the_edge_refuses(tessera: Tessera) -> None:
     """The dashboard and the CLI call the services directly: the same limits hold there."""
-    now, passwords = tessera.clock.now(), tessera.passwords
+    accounts = tessera.accounts
+    member = Principal("user", "usr_0123456789abcdef", "org_0123456789abcdef", role="owner")
+    person = {"email": "n@example.com", "password": PASSWORD, "name": ""}
     cases = [
-        lambda s: accounts.create_organization(s, "o" * 101, now),
-        lambda s: accounts.create_organization(s, "Acme\x00", now),
-        lambda s: workspaces.create_workspace(s, "org_0123456789abcdef", "w" * 101, now),
-        lambda s: accounts.create_user(
-            s, passwords, email=EMAIL_TOO_LONG, password=PASSWORD, name="", now=now
-        ),
-        lambda s: accounts.create_user(
-            s, passwords, email="n@example.com", password=PASSWORD, name="p" * 201, now=now
-        ),
-        lambda s: accounts.create_user(
-            s, passwords, email="n@example.com", password="\udc80" * 10, name="", now=now
+        lambda: accounts.create_user(**person, organization_name="o" * 101),
+        lambda: accounts.create_user(**person, organization_name="Acme\x00"),
+        lambda: tessera.workspaces.create(member, "w" * 101, ClientInfo()),
+        lambda: accounts.create_user(**{**person, "email": EMAIL_TOO_LONG}, organization_name="A"),
+        lambda: accounts.create_user(**{**person, "name": "p" * 201}, organization_name="A"),
+        lambda: accounts.create_user(
+            **{**person, "password": "\udc80" * 10}, organization_name="A"
         ),
     ]
     for case in cases:
-        with pytest.raises(ValidationFailed), tessera.db.session() as session:
-            case(session)
-    with tessera.db.read() as session:
-        assert accounts.find_user_by_email(session, "ada\x00@example.com") is None
+        with pytest.raises(ValidationFailed):
+            case()
+    assert accounts.user_by_email("ada\x00@example.com") is None
 
 
 def test_a_database_error_is_logged_without_its_parameters(
@@ -370,10 +368,12 @@ def test_a_database_error_is_logged_without_its_parameters(
     """A failed statement's log line names the statement, never the values it was given."""
     canary = "canary-5f3e0b1d@example.com"
 
-    def failing_lookup(session: Session, email: str) -> None:
-        session.execute(text("SELECT id FROM no_such_table WHERE email = :email"), {"email": email})
+    def failing_lookup(_store: SqlAccountStore, email: str) -> None:
+        with tessera.db.read() as session:
+            statement = text("SELECT id FROM no_such_table WHERE email = :email")
+            session.execute(statement, {"email": email})
 
-    monkeypatch.setattr(accounts, "find_user_by_email", failing_lookup)
+    monkeypatch.setattr(SqlAccountStore, "user_by_email", failing_lookup)
     client = TestClient(create_app(tessera), raise_server_exceptions=False)
     with caplog.at_level(logging.ERROR, logger="tessera"):
         response = client.post("/v1/auth/token", json={"email": canary, "password": PASSWORD})

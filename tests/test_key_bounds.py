@@ -95,6 +95,7 @@ def test_a_key_cannot_roll_a_key_wider_than_itself_on_any_dimension(client: Test
         assert _roll(near, restricted["id"], _bearer(manager)).status_code == 201
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("expires_in_days", [None, 10])
 def test_roll_keeps_the_expiry_on_every_database(
     client: TestClient, clock: ManualClock, expires_in_days: int | None
@@ -114,6 +115,7 @@ def test_roll_keeps_the_expiry_on_every_database(
     assert old_now["expires_at"] == rfc3339(clock.now() + timedelta(seconds=60))
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("config_overrides", [{"max_key_lifetime_days": 30}])
 def test_roll_works_with_a_maximum_key_lifetime(client: TestClient, clock: ManualClock) -> None:
     """With max_key_lifetime_days set every key has an expiry, and rolling one still works."""

@@ -61,6 +61,7 @@ def _wait_for_subscribers(url: str, count: int) -> None:
     client.close()
 
 
+@pytest.mark.postgres
 def test_revocation_reaches_another_instance_through_redis(
     two_instances: tuple[Tessera, Tessera],
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
 from tests.helpers import Account, assert_problem, log_in, sign_up
@@ -56,6 +57,7 @@ def test_admin_cannot_touch_an_owner_or_make_owners(client: TestClient) -> None:
     assert_problem(crown, 403, "forbidden")
 
 
+@pytest.mark.postgres
 def test_last_owner_cannot_leave_or_be_demoted(client: TestClient) -> None:
     """An organization always keeps an owner."""
     ada, _ = _team(client)

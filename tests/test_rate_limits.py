@@ -177,9 +177,9 @@ def test_unreachable_redis_refuses_or_falls_back_never_500(
 def _family(tessera: Tessera, user_id: str) -> tuple[Any, str]:
     from tessera.tokens import refresh
 
-    with tessera.db.session() as session:
+    with tessera.token_store.transaction() as tx:
         return refresh.start_family(
-            session,
+            tx,
             user_id=user_id,
             organization_id=None,
             client_id="tessera",

@@ -81,6 +81,7 @@ def test_the_cookie_authenticates_v1_calls(client: TestClient) -> None:
     assert me.status_code == 200 and me.json()["user"]["email"] == "ada@example.com"
 
 
+@pytest.mark.postgres
 def test_idle_sessions_end_after_seven_days_and_use_pushes_the_limit(
     client: TestClient, clock: ManualClock
 ) -> None:
@@ -100,6 +101,7 @@ def test_idle_sessions_end_after_seven_days_and_use_pushes_the_limit(
     assert_problem(client.get("/v1/me", headers=_cookie(cookie)), 401, "unauthorized")
 
 
+@pytest.mark.postgres
 def test_sessions_end_at_the_absolute_limit_however_used(
     client: TestClient, clock: ManualClock
 ) -> None:
@@ -168,6 +170,7 @@ def test_cross_origin_login_form_is_refused(client: TestClient) -> None:
     assert response.status_code == 403 and "set-cookie" not in response.headers
 
 
+@pytest.mark.postgres
 def test_end_one_session_and_sign_out_everywhere(client: TestClient) -> None:
     """DELETE ends one session; DELETE /v1/sessions ends all, refresh tokens included."""
     account = sign_up(client)

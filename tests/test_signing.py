@@ -96,6 +96,7 @@ def test_tampered_claims_are_refused(client: TestClient) -> None:
     )
 
 
+@pytest.mark.postgres
 def test_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_new_key(
     client: TestClient, tessera: Tessera, clock: ManualClock
 ) -> None:
@@ -116,6 +117,7 @@ def test_rotation_keeps_old_tokens_valid_and_signs_new_ones_with_new_key(
     assert old_kid not in kids and new_kid in kids
 
 
+@pytest.mark.postgres
 def test_rotation_made_by_another_process_is_picked_up(
     client: TestClient, tessera: Tessera, clock: ManualClock
 ) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 from starlette.testclient import TestClient
 
 from tessera.clock import ManualClock, rfc3339
 from tessera.deployment import Tessera
 from tests.helpers import create_key, sign_up
+
+pytestmark = pytest.mark.postgres  # coalesced writes are dialect-specific upserts
 
 
 def _count_writes(tessera: Tessera) -> list[str]:

@@ -59,6 +59,7 @@ def test_malformed_and_not_found(client: TestClient, service: dict[str, str]) ->
     assert _verify(client, service, key=key_format.generate("other", "live"))["code"] == "malformed"
 
 
+@pytest.mark.postgres
 def test_revoked_and_expired(
     client: TestClient, service: dict[str, str], clock: ManualClock
 ) -> None:
@@ -178,6 +179,7 @@ def test_no_body_makes_the_endpoint_fail(
     assert response.status_code in (200, 400, 422), response.text
 
 
+@pytest.mark.postgres
 def test_verification_counts_as_a_use(
     client: TestClient, service: dict[str, str], tessera: Tessera, clock: ManualClock
 ) -> None:

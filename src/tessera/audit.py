@@ -1,20 +1,23 @@
-"""The audit log: append-only events written in the transaction of the change they record."""
+"""The audit log: append-only events, each written in the transaction of the change it records.
+
+A service builds an :class:`AuditEvent` with :func:`event` and hands it to the transaction of
+its store (every store transaction is an :class:`AuditWriter`), so the change and its record
+commit together or not at all. Facts with no change to go with them (a failed login) go to
+:meth:`AuditStore.record` on their own.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from typing import Any, Literal, Protocol, get_args
 
 from tessera.clock import rfc3339
 from tessera.ids import new_id
-from tessera.pagination import newest_first
+from tessera.pagination import Page, check_limit
 from tessera.principal import ClientInfo, Principal
-from tessera.storage.models import AuditEvent
 
-ACTIONS = (
+Action = Literal[
     "api_key.created",
     "api_key.updated",
     "api_key.rolled",
@@ -24,7 +27,6 @@ ACTIONS = (
     "user.login_failed",
     "session.ended",
     "refresh_token.reuse_detected",
-    "oauth_client.created",
     "member.role_changed",
     "member.added",
     "member.removed",
@@ -33,32 +35,84 @@ ACTIONS = (
     "workspace.deleted",
     "service_token.created",
     "signing_key.rotated",
-)
+]
+ACTIONS: tuple[str, ...] = get_args(Action)
+Actor = tuple[str, str | None]
+SYSTEM: Actor = ("system", None)
 
 
-def actor_of(principal: Principal | None) -> tuple[str, str | None]:
+@dataclass(frozen=True)
+class AuditEvent:
+    id: str
+    action: str
+    organization_id: str | None
+    actor_kind: str
+    actor_id: str | None
+    target_kind: str | None
+    target_id: str | None
+    ip: str | None
+    user_agent: str | None
+    created_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditWriter(Protocol):
+    def record(self, event: AuditEvent) -> None:
+        """Add ``event`` to the transaction this writer belongs to."""
+        ...
+
+
+class AuditStore(Protocol):
+    def record(self, *events: AuditEvent) -> None:
+        """Write ``events`` in a transaction of their own."""
+        ...
+
+    def page(
+        self, organization_id: str, *, limit: int, cursor: str | None, action: str | None
+    ) -> Page[AuditEvent]:
+        """Newest first; ``action`` picks one action (``api_key.revoked``) or a family
+        (``api_key``)."""
+        ...
+
+
+class AuditLog:
+    """Reading the log, and recording the facts that change nothing else."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self._store = store
+
+    def record(self, *events: AuditEvent) -> None:
+        self._store.record(*events)
+
+    def page(
+        self, organization_id: str, *, limit: int, cursor: str | None, action: str | None
+    ) -> Page[AuditEvent]:
+        limit = check_limit(limit)
+        return self._store.page(organization_id, limit=limit, cursor=cursor, action=action)
+
+
+def actor_of(principal: Principal | None) -> Actor:
     if principal is None:
-        return "system", None
+        return SYSTEM
     kind = {"api_key": "api_key", "user": "user", "service": "service"}[principal.kind]
     return kind, principal.id
 
 
-def record(
-    session: Session,
-    action: str,
+def event(
+    action: Action,
     *,
     now: datetime,
     organization_id: str | None,
-    actor: tuple[str, str | None],
+    actor: Actor,
     target: tuple[str, str] | None = None,
     client: ClientInfo | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     client = client or ClientInfo()
-    event = AuditEvent(
+    return AuditEvent(
         id=new_id("evt"),
-        organization_id=organization_id,
         action=action,
+        organization_id=organization_id,
         actor_kind=actor[0],
         actor_id=actor[1],
         target_kind=target[0] if target else None,
@@ -68,31 +122,15 @@ def record(
         created_at=now,
         details=details or {},
     )
-    session.add(event)
-    return event
 
 
-def record_in_organizations(
-    session: Session, action: str, organization_ids: list[str], **fields: Any
-) -> None:
-    """An event about one person, recorded in each of their organizations so that each
-    one's log shows it; with none, once, in no organization's log."""
+def in_organizations(
+    action: Action, organization_ids: list[str], **fields: Any
+) -> list[AuditEvent]:
+    """An event about one person, once in each of their organizations so that each one's log
+    shows it; with none, once, in no organization's log."""
     targets: list[str | None] = [*organization_ids] or [None]
-    for organization_id in targets:
-        record(session, action, organization_id=organization_id, **fields)
-
-
-def page(
-    session: Session, organization_id: str, *, limit: int, cursor: str | None, action: str | None
-) -> tuple[list[AuditEvent], str | None]:
-    """Newest first; ``action`` picks one action (``api_key.revoked``) or a family (``api_key``)."""
-    query = select(AuditEvent).where(AuditEvent.organization_id == organization_id)
-    if action:
-        query = query.where(
-            or_(AuditEvent.action == action, AuditEvent.action.startswith(action.rstrip(".") + "."))
-        )
-    columns = (AuditEvent.created_at, AuditEvent.id)
-    return newest_first(session, query, columns, limit=limit, cursor=cursor)
+    return [event(action, organization_id=o, **fields) for o in targets]
 
 
 def to_resource(event: AuditEvent) -> dict[str, Any]:

@@ -8,18 +8,15 @@ beyond what the caller already knows.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
-from tessera.accounts import service as accounts
-from tessera.errors import Forbidden, NotFound, Unauthorized, WorkspaceRequired
+from tessera.accounts.store import AccountStore
+from tessera.errors import Forbidden, NotFound, Unauthorized, WorkspaceRequired, WouldBlock
 from tessera.keys.format import looks_like_key
-from tessera.keys.verify import resolve_workspace
+from tessera.keys.verify import KeyVerifier, resolve_workspace
 from tessera.principal import ClientInfo, Principal
-from tessera.service_tokens import SERVICE_PREFIX
-from tessera.storage.db import DatabaseNeeded
-
-if TYPE_CHECKING:
-    from tessera.deployment import Tessera
+from tessera.scopes import ScopeCatalog
+from tessera.service_tokens import SERVICE_PREFIX, ServiceTokens
+from tessera.tokens.service import UserTokens
 
 MAX_CREDENTIAL_LENGTH = 4096
 KEY_REFUSALS = {
@@ -29,8 +26,22 @@ KEY_REFUSALS = {
 
 
 class Credentials:
-    def __init__(self, tessera: Tessera) -> None:
-        self._tessera = tessera
+    def __init__(
+        self,
+        key_prefix: str,
+        *,
+        keys: KeyVerifier,
+        tokens: UserTokens,
+        service_tokens: ServiceTokens,
+        accounts: AccountStore,
+        catalog: ScopeCatalog,
+    ) -> None:
+        self._key_prefix = key_prefix
+        self._keys = keys
+        self._tokens = tokens
+        self._service_tokens = service_tokens
+        self._accounts = accounts
+        self._catalog = catalog
 
     def authenticate(
         self,
@@ -41,26 +52,24 @@ class Credentials:
         allow_database: bool = True,
     ) -> Principal:
         """With ``allow_database=False`` only cached answers are used, and
-        :class:`DatabaseNeeded` is raised when a look-up would have to wait."""
+        :class:`WouldBlock` is raised when a look-up would have to wait."""
         if not credential or len(credential) > MAX_CREDENTIAL_LENGTH:
             raise Unauthorized("The credential is malformed.")
         if credential.startswith(SERVICE_PREFIX + "_"):
-            return self._tessera.service_tokens.authenticate(
-                credential, allow_database=allow_database
-            )
-        if looks_like_key(credential, self._tessera.config.key_prefix):
+            return self._service_tokens.authenticate(credential, allow_database=allow_database)
+        if looks_like_key(credential, self._key_prefix):
             principal = self.api_key(credential, client, allow_database=allow_database)
             return _in_organization(principal, organization_id)
         if credential.count(".") == 2:
             if not allow_database:
-                raise DatabaseNeeded  # user tokens check their family and membership
+                raise WouldBlock  # user tokens check their family and membership
             return self.user_from_access_token(credential, organization_id)
         raise Unauthorized("The credential is malformed.")
 
     def api_key(
         self, raw: str, client: ClientInfo | None, *, allow_database: bool = True
     ) -> Principal:
-        verdict = self._tessera.key_verifier.verify(
+        verdict = self._keys.verify(
             raw,
             client_ip=client.ip if client else None,
             count_rate=False,
@@ -86,7 +95,7 @@ class Credentials:
             raise WorkspaceRequired("Name the workspace with X-Workspace-ID.")
         if workspace == "workspace_forbidden" or (
             workspace is not None
-            and not self._tessera.key_verifier.in_organization(
+            and not self._keys.in_organization(
                 workspace, principal.organization_id, allow_database=allow_database
             )
         ):
@@ -98,7 +107,7 @@ class Credentials:
     def user_from_access_token(self, token: str, organization_id: str | None) -> Principal:
         """The token's user with what both the token's ``scope`` and their current role allow:
         a role change counts from the next request, and never widens a token."""
-        claims = self._tessera.tokens.verify_access_token(token)
+        claims = self._tokens.verify_access_token(token)
         principal = self.user_principal(claims.user_id, organization_id or claims.organization_id)
         if principal.organization_id is None and organization_id is not None:
             raise NotFound(f"No organization {organization_id}.")
@@ -111,17 +120,13 @@ class Credentials:
 
     def user_principal(self, user_id: str, organization_id: str | None) -> Principal:
         """A user acting in ``organization_id`` with what their current role grants there."""
-        with self._tessera.db.read() as session:
-            if organization_id is None:
-                rows = accounts.memberships(session, user_id)
-                organization_id = rows[0][1].id if rows else None
-            member = (
-                accounts.membership(session, user_id, organization_id) if organization_id else None
-            )
-        role = member.role if member else None
-        if member is None:
+        if organization_id is None:
+            memberships = self._accounts.memberships(user_id)
+            organization_id = memberships[0].organization.id if memberships else None
+        role = self._accounts.role(user_id, organization_id) if organization_id else None
+        if role is None:
             organization_id = None
-        scopes = self._tessera.catalog.granted_by_role(role) if role else frozenset()
+        scopes = self._catalog.granted_by_role(role) if role else frozenset()
         return Principal(
             kind="user",
             id=user_id,

@@ -12,13 +12,11 @@ from typing import Annotated
 import typer
 
 from tessera import audit
-from tessera.accounts import service as accounts
 from tessera.config import Config, load_config
 from tessera.deployment import Tessera
-from tessera.errors import ConfigError, TesseraError
+from tessera.errors import ConfigError, OrganizationExists, TesseraError
 from tessera.keys import format as key_format
 from tessera.logs import configure_logging
-from tessera.storage.models import Organization
 
 app = typer.Typer(
     help="Tessera: authentication for companies that sell a public API.", no_args_is_help=True
@@ -107,19 +105,8 @@ def service_token_create(
     config: ConfigOption = None,
 ) -> None:
     """Print a new service token, once."""
-    from tessera import service_tokens
-
-    with _deployment(config) as tessera, tessera.db.session() as session:
-        token, raw = service_tokens.create(session, name, tessera.clock.now())
-        audit.record(
-            session,
-            "service_token.created",
-            now=tessera.clock.now(),
-            organization_id=None,
-            actor=("system", None),
-            target=("service_token", token.id),
-            details={"name": name},
-        )
+    with _deployment(config) as tessera:
+        token, raw = tessera.service_tokens.create(name)
     typer.echo(f"Service token {token.id} ({name}); it will not be shown again:", err=True)
     typer.echo(raw)
 
@@ -128,24 +115,33 @@ def service_token_create(
 def user_create(
     email: Annotated[str, typer.Option(help="The user's email.")],
     password: Annotated[str, typer.Option(help="At least 10 characters.")],
-    organization: Annotated[str, typer.Option(help="Organization name; created if new.")],
+    organization: Annotated[str, typer.Option(help="Name of the new organization.")],
     role: Annotated[str, typer.Option(help="Role in the organization.")] = "owner",
+    join: Annotated[
+        bool, typer.Option("--join", help="Join the existing organization of that name.")
+    ] = False,
     name: Annotated[str, typer.Option(help="Display name.")] = "",
     config: ConfigOption = None,
 ) -> None:
-    """Create a user (and the organization if new)."""
+    """Create a user and a new organization (or, with --join, add them to an existing one)."""
     with _deployment(config) as tessera:
         if role not in tessera.catalog.roles:
             raise _fail(f"unknown role '{role}'; roles: {', '.join(sorted(tessera.catalog.roles))}")
-        now = tessera.clock.now()
-        with tessera.db.session() as session:
-            user = accounts.create_user(
-                session, tessera.passwords, email=email, password=password, name=name, now=now
+        try:
+            account = tessera.accounts.create_user(
+                email=email,
+                password=password,
+                name=name,
+                organization_name=organization,
+                role=role,
+                join=join,
             )
-            org = session.query(Organization).filter_by(name=organization).first()
-            if org is None:
-                org, _ = accounts.create_organization(session, organization, now)
-            accounts.add_member(session, user, org, role, now)
+        except OrganizationExists:
+            raise _fail(
+                f"an organization named {organization.strip()!r} already exists; "
+                "add --join to add the user to it"
+            ) from None
+    user, org = account.user, account.organization
     typer.echo(f"created {user.id} <{user.email}> as {role} of {org.name} ({org.id})")
 
 
@@ -166,15 +162,15 @@ def keys_rotate_signing(config: ConfigOption = None) -> None:
     max-age (jwks_max_age_seconds in [tokens])."""
     with _deployment(config) as tessera:
         kid = tessera.signing.rotate()
-        with tessera.db.session() as session:
-            audit.record(
-                session,
+        tessera.audit_log.record(
+            audit.event(
                 "signing_key.rotated",
                 now=tessera.clock.now(),
                 organization_id=None,
-                actor=("system", None),
+                actor=audit.SYSTEM,
                 target=("signing_key", kid),
             )
+        )
     max_age = tessera.config.tokens.jwks_max_age_seconds
     typer.echo(
         f"new signing key {kid} is published now and signs new tokens in {max_age} seconds;"

@@ -71,14 +71,6 @@ class RouteConfig:
 
 
 @dataclass(frozen=True)
-class ProviderConfig:
-    name: str
-    client_id: str = ""
-    client_secret: str = ""
-    discovery_url: str = ""
-
-
-@dataclass(frozen=True)
 class Config:
     public_url: str = "http://127.0.0.1:8000"
     database_url: str = "sqlite:///./tessera.db"
@@ -103,7 +95,6 @@ class Config:
     scope: list[ScopeConfig] = field(default_factory=list)
     roles: dict[str, list[str]] = field(default_factory=dict)
     route: list[RouteConfig] = field(default_factory=list)
-    provider: list[ProviderConfig] = field(default_factory=list)
 
     @property
     def issuer(self) -> str:

@@ -1,29 +1,43 @@
-"""The running deployment: configuration, storage, clock, and the services built on them.
+"""The composition root: every store and service of a deployment, built from its Config.
 
-The CLI and the web layer both start from a :class:`Tessera`; nothing here knows about HTTP.
+This is the one module that knows both the core's services and the storage adapters that
+serve their store Protocols. Only the edges (the web layer, the CLI, the integration's
+local mode) import it; nothing in the core does (``tests/test_architecture.py``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from tessera.accounts.hashing_pool import HashingPool, default_workers
+from tessera.accounts.members import Members
 from tessera.accounts.passwords import Passwords
+from tessera.accounts.service import Accounts
+from tessera.accounts.workspaces import Workspaces
+from tessera.audit import AuditLog
 from tessera.authn import Credentials
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config, resolve_secret_key
 from tessera.forward_auth import RouteTable
+from tessera.keys.cache import EvictionBus
 from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
-from tessera.ratelimit import MemoryRateLimiter, RateLimiter
+from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimiter
 from tessera.ratelimit.policy import RateLimits
 from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.scopes import ScopeCatalog
 from tessera.service_tokens import ServiceTokens
 from tessera.sessions.service import BrowserSessions
+from tessera.storage.accounts import SqlAccountStore
+from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
+from tessera.storage.keys import SqlKeyStore, SqlUsageStore
+from tessera.storage.service_tokens import SqlServiceTokenStore
+from tessera.storage.sessions import SqlSessionStore
+from tessera.storage.tokens import SqlSigningKeyStore, SqlTokenStore
 from tessera.tokens.service import UserTokens
 from tessera.tokens.signing import SigningKeys
 
@@ -49,10 +63,22 @@ class Tessera:
                 config.password_hashing_queue,
             ),
         )
+        self.audit_log = AuditLog(SqlAuditStore(self.db))
+        self.account_store = SqlAccountStore(self.db)
+        self.token_store = SqlTokenStore(self.db)
+        self.accounts = Accounts(
+            self.account_store,
+            self.passwords,
+            self.clock,
+            self.catalog,
+            signup_open=config.signup == "open",
+        )
+        self.workspaces = Workspaces(self.account_store, self.clock)
+        self.members = Members(self.account_store, self.token_store, self.catalog, self.clock)
         self.limiter: RateLimiter = limiter or _limiter(config, self.clock)
         self.rate_limits = RateLimits(config, self.limiter)
         self.signing = SigningKeys(
-            self.db,
+            SqlSigningKeyStore(self.db),
             self.secret_key,
             config.tokens.signing_algorithm,
             self.clock,
@@ -60,17 +86,48 @@ class Tessera:
             config.tokens.jwks_max_age_seconds,
         )
         self.tokens = UserTokens(
-            config, self.db, self.clock, self.passwords, self.signing, self.catalog, self.limiter
+            config,
+            self.token_store,
+            self.clock,
+            self.accounts,
+            self.signing,
+            self.catalog,
+            self.limiter,
+            self.audit_log,
         )
-        self.service_tokens = ServiceTokens(self.db, self.clock)
-        self.usage = UsageRecorder(self.db, self.clock)
-        self.key_verifier = KeyVerifier(self, self.usage)
+        self.service_tokens = ServiceTokens(SqlServiceTokenStore(self.db), self.clock)
+        self.usage = UsageRecorder(SqlUsageStore(self.db), self.clock)
+        key_store = SqlKeyStore(self.db)
+        self.key_verifier = KeyVerifier(
+            config.key_prefix,
+            keys=key_store,
+            accounts=self.account_store,
+            clock=self.clock,
+            limiter=self.limiter,
+            default_quota=Quota(config.rate_limit.requests, config.rate_limit.per_seconds),
+            catalog=self.catalog,
+            usage=self.usage,
+            subscribe=partial(EvictionBus, config.redis_url) if config.redis_url else None,
+        )
         self.api_keys = ApiKeys(
-            config, self.db, self.clock, self.catalog, self.usage, self.key_verifier.forget
+            config, key_store, self.clock, self.catalog, self.usage, self.key_verifier.forget
         )
-        self.credentials = Credentials(self)
+        self.credentials = Credentials(
+            config.key_prefix,
+            keys=self.key_verifier,
+            tokens=self.tokens,
+            service_tokens=self.service_tokens,
+            accounts=self.account_store,
+            catalog=self.catalog,
+        )
         self.routes = RouteTable(config)
-        self.sessions = BrowserSessions(config.session, self.db, self.clock)
+        self.sessions = BrowserSessions(
+            config.session,
+            SqlSessionStore(self.db),
+            self.token_store,
+            self.account_store,
+            self.clock,
+        )
 
     def start(self, *, migrate: bool = True) -> None:
         """Bring the database up to date and make sure a signing key exists."""

@@ -73,6 +73,10 @@ class EmailTaken(Conflict):
     code = "email_taken"
 
 
+class OrganizationExists(Conflict):
+    """An organization of that name exists, and joining it was not asked for."""
+
+
 class ValidationFailed(TesseraError):
     code = "validation_error"
 

@@ -3,38 +3,68 @@
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
+from tessera import audit
 from tessera.clock import Clock
-from tessera.errors import Unauthorized
+from tessera.errors import Unauthorized, WouldBlock
 from tessera.ids import digest, new_id, new_secret
 from tessera.principal import Principal
-from tessera.storage.db import Database, DatabaseNeeded
-from tessera.storage.models import ServiceToken
 
 SERVICE_PREFIX = "svc"
 CACHE_SECONDS = 30.0
 
 
-def create(session: Session, name: str, now: datetime) -> tuple[ServiceToken, str]:
-    raw = new_secret(SERVICE_PREFIX)
-    token = ServiceToken(id=new_id("svc"), name=name, digest=digest(raw), created_at=now)
-    session.add(token)
-    session.flush()
-    return token, raw
+@dataclass(frozen=True)
+class ServiceToken:
+    id: str
+    name: str
+    digest: str = field(repr=False)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ServiceTokenChanges(audit.AuditWriter, Protocol):
+    def add(self, token: ServiceToken) -> None: ...
+
+
+class ServiceTokenStore(Protocol):
+    def by_digest(self, digest: str) -> ServiceToken | None: ...
+
+    def transaction(self) -> AbstractContextManager[ServiceTokenChanges]: ...
 
 
 class ServiceTokens:
-    """Checks service tokens, remembering good ones briefly: they sit on the verify hot path."""
+    """Makes service tokens, and checks them, remembering good ones briefly: they sit on the
+    verify hot path."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, store: ServiceTokenStore, clock: Clock) -> None:
+        self._store = store
         self._clock = clock
         self._known: dict[str, tuple[Principal, float]] = {}
         self._lock = threading.Lock()
+
+    def create(self, name: str) -> tuple[ServiceToken, str]:
+        """A new token and its raw value, which exists only in what this returns."""
+        now = self._clock.now()
+        raw = new_secret(SERVICE_PREFIX)
+        token = ServiceToken(new_id("svc"), name, digest(raw), now)
+        with self._store.transaction() as tx:
+            tx.add(token)
+            tx.record(
+                audit.event(
+                    "service_token.created",
+                    now=now,
+                    organization_id=None,
+                    actor=audit.SYSTEM,
+                    target=("service_token", token.id),
+                    details={"name": name},
+                )
+            )
+        return token, raw
 
     def authenticate(self, raw: str, *, allow_database: bool = True) -> Principal:
         key = digest(raw)
@@ -43,13 +73,11 @@ class ServiceTokens:
         if cached is not None and cached[1] > now:
             return cached[0]
         if not allow_database:
-            raise DatabaseNeeded
-        with self._db.read() as session:
-            row = session.scalars(select(ServiceToken).where(ServiceToken.digest == key)).first()
-            token_id = row.id if row is not None and row.revoked_at is None else None
-        if token_id is None:
+            raise WouldBlock
+        token = self._store.by_digest(key)
+        if token is None or token.revoked_at is not None:
             raise Unauthorized("The service token is not valid.")
-        principal = _principal(token_id)
+        principal = _principal(token.id)
         with self._lock:
             if len(self._known) > 1000:
                 self._known.clear()

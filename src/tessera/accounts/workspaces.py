@@ -2,60 +2,82 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from tessera.clock import rfc3339
+from tessera import audit
+from tessera.accounts.records import Workspace, workspace_resource
+from tessera.accounts.store import AccountReads, AccountStore
+from tessera.clock import Clock
 from tessera.errors import NotFound
 from tessera.ids import new_id
-from tessera.storage.models import Workspace
+from tessera.principal import ClientInfo, Principal
 from tessera.text import checked_name
 
-
-def list_workspaces(session: Session, organization_id: str) -> list[Workspace]:
-    query = (
-        select(Workspace)
-        .where(Workspace.organization_id == organization_id)
-        .order_by(Workspace.created_at, Workspace.id)
-    )
-    return list(session.scalars(query))
+__all__ = ["Workspaces", "workspace_resource"]
 
 
-def get_workspace(session: Session, organization_id: str, workspace_id: str) -> Workspace:
-    workspace = session.get(Workspace, workspace_id)
+class Workspaces:
+    def __init__(self, store: AccountStore, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    def visible_to(self, actor: Principal) -> list[Workspace]:
+        """The organization's workspaces the actor may reach, oldest first."""
+        return [
+            w
+            for w in self.in_organization(actor.organization())
+            if actor.workspace_ids is None or w.id in actor.workspace_ids
+        ]
+
+    def in_organization(self, organization_id: str) -> list[Workspace]:
+        return self._store.workspaces(organization_id)
+
+    def get(self, actor: Principal, workspace_id: str) -> Workspace:
+        return _find(self._store, actor.organization(), workspace_id)
+
+    def create(self, actor: Principal, name: str, client: ClientInfo) -> Workspace:
+        now = self._clock.now()
+        workspace = Workspace(new_id("ws"), actor.organization(), checked_name(name), now)
+        with self._store.transaction() as tx:
+            tx.add_workspace(workspace)
+            tx.record(self._event("workspace.created", actor, workspace, client))
+        return workspace
+
+    def rename(
+        self, actor: Principal, workspace_id: str, name: str, client: ClientInfo
+    ) -> Workspace:
+        with self._store.transaction() as tx:
+            workspace = _find(tx, actor.organization(), workspace_id)
+            workspace = replace(workspace, name=checked_name(name))
+            tx.rename_workspace(workspace.id, workspace.name)
+            tx.record(self._event("workspace.updated", actor, workspace, client))
+        return workspace
+
+    def delete(self, actor: Principal, workspace_id: str, client: ClientInfo) -> Workspace:
+        with self._store.transaction() as tx:
+            workspace = _find(tx, actor.organization(), workspace_id)
+            tx.delete_workspace(workspace.id)
+            tx.record(self._event("workspace.deleted", actor, workspace, client))
+        return workspace
+
+    def _event(
+        self, action: audit.Action, actor: Principal, workspace: Workspace, client: ClientInfo
+    ) -> audit.AuditEvent:
+        details: dict[str, Any] = {"name": workspace.name}
+        return audit.event(
+            action,
+            now=self._clock.now(),
+            organization_id=actor.organization_id,
+            actor=audit.actor_of(actor),
+            target=("workspace", workspace.id),
+            client=client,
+            details=details,
+        )
+
+
+def _find(store: AccountReads, organization_id: str, workspace_id: str) -> Workspace:
+    workspace = store.workspace(workspace_id)
     if workspace is None or workspace.organization_id != organization_id:
         raise NotFound(f"No workspace {workspace_id} in this organization.")
     return workspace
-
-
-def create_workspace(session: Session, organization_id: str, name: str, now: datetime) -> Workspace:
-    workspace = Workspace(
-        id=new_id("ws"), organization_id=organization_id, name=checked_name(name), created_at=now
-    )
-    session.add(workspace)
-    session.flush()
-    return workspace
-
-
-def rename_workspace(workspace: Workspace, name: str) -> None:
-    workspace.name = checked_name(name)
-
-
-def existing_ids(session: Session, organization_id: str, ids: list[str]) -> set[str]:
-    query = select(Workspace.id).where(
-        Workspace.organization_id == organization_id, Workspace.id.in_(ids)
-    )
-    return set(session.scalars(query))
-
-
-def workspace_resource(workspace: Workspace) -> dict[str, Any]:
-    return {
-        "id": workspace.id,
-        "object": "workspace",
-        "name": workspace.name,
-        "organization_id": workspace.organization_id,
-        "created_at": rfc3339(workspace.created_at),
-    }

@@ -1,7 +1,7 @@
 """What the pipeline asks of the rest of Tessera: one small Protocol per collaborator.
 
 Each answers with data (a principal, or a :class:`~tessera.authz.decision.Refused`); with
-``allow_database=False`` each answers from memory or raises ``DatabaseNeeded``, so that the
+``allow_database=False`` each answers from memory or raises ``WouldBlock``, so that the
 pipeline can run on the event loop and move to a worker thread only when it must wait.
 """
 

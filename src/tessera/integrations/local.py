@@ -11,9 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from tessera.clock import Clock
 from tessera.config import Config
 from tessera.deployment import Tessera
-from tessera.errors import InsufficientScope, Unauthorized
+from tessera.errors import InsufficientScope, Unauthorized, WouldBlock
 from tessera.integrations.checks import Checked, Presented
-from tessera.storage.db import DatabaseNeeded
 
 
 class LocalCheck:
@@ -28,7 +27,7 @@ class LocalCheck:
     async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked:
         try:  # from the caches, on the event loop
             return self._check(presented, scopes, allow_database=False)
-        except DatabaseNeeded:  # a look-up must wait: in a worker thread
+        except WouldBlock:  # a look-up must wait: in a worker thread
             return await run_in_threadpool(self._check, presented, scopes, True)
 
     def _check(
@@ -36,7 +35,7 @@ class LocalCheck:
     ) -> Checked:
         tessera = self.tessera
         if not allow_database and not tessera.rate_limits.in_process:
-            raise DatabaseNeeded
+            raise WouldBlock
         try:
             principal = tessera.credentials.authenticate(
                 presented.credential,

@@ -12,13 +12,25 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from tessera.clock import Clock
 
 log = logging.getLogger("tessera.keys")
 T = TypeVar("T")
 CHANNEL = "tessera:key-evictions"
+
+
+class EvictionChannel(Protocol):
+    """Carries evictions to the other instances."""
+
+    def publish(self, digest: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# Connects a cache (what to do on an eviction, and on a resync) to a channel.
+Subscribe = Callable[[Callable[[str], None], Callable[[], None]], EvictionChannel]
 
 
 class TtlCache(Generic[T]):

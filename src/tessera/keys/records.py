@@ -1,4 +1,4 @@
-"""What the verification path knows about a key: an immutable snapshot of its row."""
+"""API keys as the rest of Tessera sees them: the stored key, and what verification keeps of it."""
 
 from __future__ import annotations
 
@@ -9,13 +9,42 @@ from typing import Any
 
 from tessera.clock import rfc3339
 from tessera.principal import Principal
-from tessera.storage.models import ApiKey
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
+class ApiKey:
+    """A stored key. Never the raw key: only its digest and its display prefix."""
+
+    id: str
+    organization_id: str
+    name: str
+    key_prefix: str
+    digest: str = field(repr=False)
+    environment: str
+    scopes: tuple[str, ...] | None  # None: inherits the creator's permissions
+    workspace_ids: tuple[str, ...] | None
+    allowed_ips: tuple[str, ...] | None
+    rate_limit: tuple[int, int] | None  # (requests, per_seconds)
+    created_at: datetime
+    created_by: str
+    # The user whose permissions bound the key (the creator, or the user behind a creating key).
+    owner_user_id: str | None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    rolled_from: str | None = None
+
+    @property
+    def inherits_creator_permissions(self) -> bool:
+        return self.scopes is None
+
+
+@dataclass(frozen=True)
 class KeyRecord:
+    """What the verification path keeps of a key, with its networks parsed once."""
+
     id: str
     organization_id: str
     environment: str
@@ -30,28 +59,23 @@ class KeyRecord:
     principal: Principal | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, row: ApiKey) -> KeyRecord:
+    def of(cls, key: ApiKey) -> KeyRecord:
         networks = (
-            tuple(ipaddress.ip_network(c, strict=False) for c in row.allowed_ips)
-            if row.allowed_ips is not None
-            else None
-        )
-        limit = (
-            (row.rate_limit_requests, row.rate_limit_per_seconds)
-            if row.rate_limit_requests and row.rate_limit_per_seconds
+            tuple(ipaddress.ip_network(c, strict=False) for c in key.allowed_ips)
+            if key.allowed_ips is not None
             else None
         )
         record = cls(
-            id=row.id,
-            organization_id=row.organization_id,
-            environment=row.environment,
-            scopes=None if row.inherits_creator_permissions else frozenset(row.scopes or ()),
-            owner_user_id=row.owner_user_id,
-            workspace_ids=tuple(row.workspace_ids) if row.workspace_ids is not None else None,
+            id=key.id,
+            organization_id=key.organization_id,
+            environment=key.environment,
+            scopes=None if key.scopes is None else frozenset(key.scopes),
+            owner_user_id=key.owner_user_id,
+            workspace_ids=key.workspace_ids,
             allowed_networks=networks,
-            rate_limit=limit,
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
+            rate_limit=key.rate_limit,
+            expires_at=key.expires_at,
+            revoked_at=key.revoked_at,
         )
         if record.scopes is None:
             return record
@@ -90,32 +114,36 @@ def key_principal(record: KeyRecord, scopes: frozenset[str], role: str | None) -
     )
 
 
-def is_active(row: ApiKey, now: datetime) -> bool:
-    return row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+def is_active(key: ApiKey, now: datetime) -> bool:
+    return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
 
 
-def key_resource(row: ApiKey, now: datetime) -> dict[str, Any]:
+def key_resource(key: ApiKey, now: datetime) -> dict[str, Any]:
     """The API key resource of SPEC section 2 (never the raw key, never the digest)."""
     rate_limit = (
-        {"requests": row.rate_limit_requests, "per_seconds": row.rate_limit_per_seconds}
-        if row.rate_limit_requests
+        {"requests": key.rate_limit[0], "per_seconds": key.rate_limit[1]}
+        if key.rate_limit
         else None
     )
     return {
-        "id": row.id,
+        "id": key.id,
         "object": "api_key",
-        "name": row.name,
-        "key_prefix": row.key_prefix,
-        "environment": row.environment,
-        "scopes": None if row.inherits_creator_permissions else list(row.scopes or []),
-        "inherits_creator_permissions": row.inherits_creator_permissions,
-        "workspace_ids": row.workspace_ids,
-        "allowed_ips": row.allowed_ips,
+        "name": key.name,
+        "key_prefix": key.key_prefix,
+        "environment": key.environment,
+        "scopes": _listed(key.scopes),
+        "inherits_creator_permissions": key.inherits_creator_permissions,
+        "workspace_ids": _listed(key.workspace_ids),
+        "allowed_ips": _listed(key.allowed_ips),
         "rate_limit": rate_limit,
-        "created_at": rfc3339(row.created_at),
-        "created_by": row.created_by,
-        "expires_at": rfc3339(row.expires_at),
-        "last_used_at": rfc3339(row.last_used_at),
-        "revoked_at": rfc3339(row.revoked_at),
-        "active": is_active(row, now),
+        "created_at": rfc3339(key.created_at),
+        "created_by": key.created_by,
+        "expires_at": rfc3339(key.expires_at),
+        "last_used_at": rfc3339(key.last_used_at),
+        "revoked_at": rfc3339(key.revoked_at),
+        "active": is_active(key, now),
     }
+
+
+def _listed(values: tuple[str, ...] | None) -> list[str] | None:
+    return None if values is None else list(values)

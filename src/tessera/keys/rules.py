@@ -8,12 +8,10 @@ Where the caller leaves a dimension out, the new key takes the creating key's ow
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
-from tessera.accounts.workspaces import existing_ids
 from tessera.clock import as_utc
 from tessera.config import Config
 from tessera.errors import (
@@ -31,6 +29,8 @@ from tessera.text import checked_name, is_clean
 
 MAX_ALLOWED_IPS = 100
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Which of these workspace ids are workspaces of this organization.
+ExistingWorkspaces = Callable[[str, list[str]], set[str]]
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,10 @@ def granted_scopes(
 
 
 def checked_workspaces(
-    session: Session, creator: Principal, organization_id: str, workspace_ids: list[str] | None
+    existing: ExistingWorkspaces,
+    creator: Principal,
+    organization_id: str,
+    workspace_ids: list[str] | None,
 ) -> list[str] | None:
     if workspace_ids is None:
         if creator.workspace_ids is not None:
@@ -82,7 +85,7 @@ def checked_workspaces(
         return None
     wanted = list(dict.fromkeys(workspace_ids))
     askable = [w for w in wanted if is_clean(w)]  # no workspace id holds a NUL
-    found = existing_ids(session, organization_id, askable) if askable else set()
+    found = existing(organization_id, askable) if askable else set()
     missing = [w for w in wanted if w not in found]
     if missing:
         raise UnknownWorkspace(

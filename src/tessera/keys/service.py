@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from tessera import audit
 from tessera.clock import Clock
@@ -24,13 +21,13 @@ from tessera.errors import (
 from tessera.ids import digest, new_id
 from tessera.keys import format as key_format
 from tessera.keys import rules
+from tessera.keys.records import ApiKey
 from tessera.keys.rules import KeySpec
+from tessera.keys.store import KeyChanges, KeyStore
 from tessera.keys.usage import UsageRecorder
-from tessera.pagination import newest_first
+from tessera.pagination import Page
 from tessera.principal import ClientInfo, Principal
 from tessera.scopes import ScopeCatalog
-from tessera.storage.db import Database
-from tessera.storage.models import ApiKey, ApiKeyUsage
 
 IMMUTABLE_FIELDS = ("scopes", "workspace_ids", "environment", "allowed_ips", "rate_limit")
 MAX_GRACE_SECONDS = 604_800
@@ -40,28 +37,26 @@ MAX_GRACE_SECONDS = 604_800
 class NewKey:
     """A created key and its raw value, which exists only in this object."""
 
-    row: ApiKey
+    key: ApiKey
     raw: str
 
 
-@dataclass(frozen=True)
-class KeyPage:
-    rows: list[ApiKey]
-    next_cursor: str | None
+class _Finds(Protocol):
+    def get(self, key_id: str) -> ApiKey | None: ...
 
 
 class ApiKeys:
     def __init__(
         self,
         config: Config,
-        db: Database,
+        store: KeyStore,
         clock: Clock,
         catalog: ScopeCatalog,
         usage: UsageRecorder,
         on_change: Callable[[str], None],
     ) -> None:
         self._config = config
-        self._db = db
+        self._store = store
         self._clock = clock
         self._catalog = catalog
         self._usage = usage
@@ -70,9 +65,10 @@ class ApiKeys:
     def create(self, actor: Principal, spec: KeySpec, client: ClientInfo) -> NewKey:
         organization_id = actor.organization()
         now = self._clock.now()
-        with self._db.session() as session:
-            new = self._insert(session, actor, organization_id, spec, now)
-            self._audit(session, "api_key.created", actor, new.row, client, _summary(new.row))
+        with self._store.transaction() as tx:
+            new = self._new_key(tx, actor, organization_id, spec, now)
+            tx.add(new.key)
+            tx.record(self._event("api_key.created", actor, new.key, client, _summary(new.key)))
         return new
 
     def page(
@@ -82,18 +78,14 @@ class ApiKeys:
         limit: int = 20,
         cursor: str | None = None,
         include_revoked: bool = False,
-    ) -> KeyPage:
-        query = select(ApiKey).where(ApiKey.organization_id == organization_id)
-        if not include_revoked:
-            query = query.where(ApiKey.revoked_at.is_(None))
-        columns = (ApiKey.created_at, ApiKey.id)
-        with self._db.read() as session:
-            rows, next_cursor = newest_first(session, query, columns, limit=limit, cursor=cursor)
-        return KeyPage([self._with_pending_use(r) for r in rows], next_cursor)
+    ) -> Page[ApiKey]:
+        page = self._store.page(
+            organization_id, limit=limit, cursor=cursor, include_revoked=include_revoked
+        )
+        return Page(tuple(self._with_pending_use(k) for k in page.items), page.next_cursor)
 
     def get(self, organization_id: str, key_id: str) -> ApiKey:
-        with self._db.read() as session:
-            return self._with_pending_use(_find(session, organization_id, key_id))
+        return self._with_pending_use(_find(self._store, organization_id, key_id))
 
     def update(
         self, actor: Principal, key_id: str, changes: dict[str, Any], client: ClientInfo
@@ -104,24 +96,26 @@ class ApiKeys:
                 f"{', '.join(touched)} cannot change; revoke this key and create a new one.",
                 errors=[FieldError(f, "immutable: revoke and create a new key") for f in touched],
             )
-        with self._db.session() as session:
-            row = _find(session, actor.organization(), key_id)
+        with self._store.transaction() as tx:
+            key = _find(tx, actor.organization(), key_id)
             if "name" in changes:
-                before = row.name
-                row.name = rules.check_name(str(changes["name"] or ""))
-                self._audit(
-                    session, "api_key.updated", actor, row, client, {"name": [before, row.name]}
-                )
-        return self._with_pending_use(row)
+                name = rules.check_name(str(changes["name"] or ""))
+                details = {"name": [key.name, name]}
+                key = replace(key, name=name)
+                tx.rename(key.id, name)
+                tx.record(self._event("api_key.updated", actor, key, client, details))
+        return self._with_pending_use(key)
 
     def revoke(self, actor: Principal, key_id: str, client: ClientInfo) -> ApiKey:
-        with self._db.session() as session:
-            row = _find(session, actor.organization(), key_id)
-            if row.revoked_at is None:
-                row.revoked_at = self._clock.now()
-                self._audit(session, "api_key.revoked", actor, row, client, _summary(row))
-        self._on_change(row.digest)
-        return row
+        with self._store.transaction() as tx:
+            key = _find(tx, actor.organization(), key_id)
+            if key.revoked_at is None:
+                now = self._clock.now()
+                key = replace(key, revoked_at=now)
+                tx.revoke(key.id, now)
+                tx.record(self._event("api_key.revoked", actor, key, client, _summary(key)))
+        self._on_change(key.digest)
+        return key
 
     def roll(
         self, actor: Principal, key_id: str, expires_old_in_seconds: int, client: ClientInfo
@@ -132,16 +126,17 @@ class ApiKeys:
                 errors=[FieldError("expires_old_in_seconds", f"0 to {MAX_GRACE_SECONDS}")],
             )
         now = self._clock.now()
-        with self._db.session() as session:
-            old = _find(session, actor.organization(), key_id)
+        with self._store.transaction() as tx:
+            old = _find(tx, actor.organization(), key_id)
             if old.revoked_at is not None:
                 raise Conflict("A revoked key cannot be rolled.")
-            new = self._successor(session, old, actor, now)
+            new = self._successor(tx, old, actor, now)
+            tx.add(new.key)
             grace_end = now + timedelta(seconds=expires_old_in_seconds)
             if old.expires_at is None or grace_end < old.expires_at:
-                old.expires_at = grace_end
-            details = {"new_key_id": new.row.id, "old_expires_at": grace_end.isoformat()}
-            self._audit(session, "api_key.rolled", actor, old, client, details)
+                tx.set_expiry(old.id, grace_end)
+            details = {"new_key_id": new.key.id, "old_expires_at": grace_end.isoformat()}
+            tx.record(self._event("api_key.rolled", actor, old, client, details))
         self._on_change(old.digest)
         return new
 
@@ -150,31 +145,23 @@ class ApiKeys:
             raise ValidationFailed(
                 "days must be 1 to 366.", errors=[FieldError("days", "1 to 366")]
             )
+        _find(self._store, organization_id, key_id)
         today = self._clock.now().date()
         first = today - timedelta(days=days - 1)
-        with self._db.read() as session:
-            _find(session, organization_id, key_id)
-            stored = session.scalars(
-                select(ApiKeyUsage).where(ApiKeyUsage.key_id == key_id, ApiKeyUsage.day >= first)
-            )
-            counts: dict[date, list[int]] = {u.day: [u.requests, u.rejected] for u in stored}
-        for day, (requests, rejected) in self._usage.pending(key_id).items():
-            entry = counts.setdefault(day, [0, 0])
-            entry[0] += requests
-            entry[1] += rejected
+        counts = self._usage.counts(key_id, first)
         series = (first + timedelta(days=i) for i in range(days))
         return [
             {
                 "date": d.isoformat(),
-                "requests": counts.get(d, [0, 0])[0],
-                "rejected": counts.get(d, [0, 0])[1],
+                "requests": counts.get(d, (0, 0))[0],
+                "rejected": counts.get(d, (0, 0))[1],
             }
             for d in series
         ]
 
-    def _insert(
+    def _new_key(
         self,
-        session: Session,
+        tx: KeyChanges,
         actor: Principal,
         organization_id: str,
         spec: KeySpec,
@@ -182,37 +169,39 @@ class ApiKeys:
         rolled_from: str | None = None,
     ) -> NewKey:
         """Every key, created or rolled, passes the same rules with the caller as creator."""
+        # The checks run in this order so that a request breaking several rules always gets
+        # the same refusal.
         scopes = rules.granted_scopes(self._catalog, actor, spec.scopes)
         environment = rules.checked_environment(actor, spec.environment)
         default_limit = (self._config.rate_limit.requests, self._config.rate_limit.per_seconds)
         limit = rules.checked_rate_limit(actor, spec.rate_limit, default_limit)
+        name = rules.check_name(spec.name)
+        workspaces = rules.checked_workspaces(
+            tx.existing_workspaces, actor, organization_id, spec.workspace_ids
+        )
+        networks = rules.checked_networks(actor, spec.allowed_ips)
+        expires_at = rules.checked_expiry(self._config, actor, spec.expires_at, now)
         raw = key_format.generate(self._config.key_prefix, environment)
-        row = ApiKey(
+        key = ApiKey(
             id=new_id("key"),
             organization_id=organization_id,
-            name=rules.check_name(spec.name),
+            name=name,
             key_prefix=_display_prefix(raw),
             digest=digest(raw),
             environment=environment,
-            scopes=scopes,
-            inherits_creator_permissions=scopes is None,
-            workspace_ids=rules.checked_workspaces(
-                session, actor, organization_id, spec.workspace_ids
-            ),
-            allowed_ips=rules.checked_networks(actor, spec.allowed_ips),
-            rate_limit_requests=limit[0] if limit else None,
-            rate_limit_per_seconds=limit[1] if limit else None,
+            scopes=None if scopes is None else tuple(scopes),
+            workspace_ids=None if workspaces is None else tuple(workspaces),
+            allowed_ips=None if networks is None else tuple(networks),
+            rate_limit=limit,
             created_at=now,
             created_by=actor.id,
             owner_user_id=actor.user_id,
-            expires_at=rules.checked_expiry(self._config, actor, spec.expires_at, now),
+            expires_at=expires_at,
             rolled_from=rolled_from,
         )
-        session.add(row)
-        session.flush()
-        return NewKey(row, raw)
+        return NewKey(key, raw)
 
-    def _successor(self, session: Session, old: ApiKey, actor: Principal, now: datetime) -> NewKey:
+    def _successor(self, tx: KeyChanges, old: ApiKey, actor: Principal, now: datetime) -> NewKey:
         """A roll is a creation by the caller with the old key's settings (SPEC section 2)."""
         if old.inherits_creator_permissions and actor.kind != "user":
             raise Forbidden(
@@ -220,68 +209,60 @@ class ApiKeys:
             )
         spec = KeySpec(
             name=old.name,
-            scopes=None if old.inherits_creator_permissions else list(old.scopes or ()),
-            workspace_ids=old.workspace_ids,
+            scopes=None if old.scopes is None else list(old.scopes),
+            workspace_ids=None if old.workspace_ids is None else list(old.workspace_ids),
             environment=old.environment,
             expires_at=old.expires_at,
-            allowed_ips=old.allowed_ips,
-            rate_limit=(
-                (old.rate_limit_requests, old.rate_limit_per_seconds)
-                if old.rate_limit_requests and old.rate_limit_per_seconds
-                else None
-            ),
+            allowed_ips=None if old.allowed_ips is None else list(old.allowed_ips),
+            rate_limit=old.rate_limit,
         )
-        new = self._insert(session, actor, old.organization_id, spec, now, rolled_from=old.id)
-        if _settings(new.row) != _settings(old):
+        new = self._new_key(tx, actor, old.organization_id, spec, now, rolled_from=old.id)
+        if _settings(new.key) != _settings(old):
             # The rules filled an unbounded setting with the caller's narrower own bound.
             raise Forbidden("The caller cannot create a key with this key's settings.")
         return new
 
-    def _with_pending_use(self, row: ApiKey) -> ApiKey:
+    def _with_pending_use(self, key: ApiKey) -> ApiKey:
         """Show a use that is counted in memory but not yet written."""
-        pending = self._usage.pending_last_used(row.id)
-        if pending is not None:
-            row.last_used_at = pending
-        return row
+        pending = self._usage.pending_last_used(key.id)
+        return key if pending is None else replace(key, last_used_at=pending)
 
-    def _audit(
+    def _event(
         self,
-        session: Session,
-        action: str,
+        action: audit.Action,
         actor: Principal,
-        row: ApiKey,
+        key: ApiKey,
         client: ClientInfo,
         details: dict[str, Any],
-    ) -> None:
-        audit.record(
-            session,
+    ) -> audit.AuditEvent:
+        return audit.event(
             action,
             now=self._clock.now(),
-            organization_id=row.organization_id,
+            organization_id=key.organization_id,
             actor=audit.actor_of(actor),
-            target=("api_key", row.id),
+            target=("api_key", key.id),
             client=client,
             details=details,
         )
 
 
-def _find(session: Session, organization_id: str, key_id: str) -> ApiKey:
-    row = session.get(ApiKey, key_id)
-    if row is None or row.organization_id != organization_id:
+def _find(keys: _Finds, organization_id: str, key_id: str) -> ApiKey:
+    key = keys.get(key_id)
+    if key is None or key.organization_id != organization_id:
         raise NotFound(f"No API key {key_id} in this organization.")
-    return row
+    return key
 
 
-def _settings(row: ApiKey) -> tuple[Any, ...]:
+def _settings(key: ApiKey) -> tuple[Any, ...]:
     """What a roll must carry over unchanged."""
     return (
-        row.environment,
-        row.inherits_creator_permissions,
-        sorted(row.scopes or ()),
-        row.workspace_ids,
-        row.allowed_ips,
-        (row.rate_limit_requests, row.rate_limit_per_seconds),
-        row.expires_at,
+        key.environment,
+        key.inherits_creator_permissions,
+        sorted(key.scopes or ()),
+        key.workspace_ids,
+        key.allowed_ips,
+        key.rate_limit,
+        key.expires_at,
     )
 
 
@@ -291,12 +272,12 @@ def _display_prefix(raw: str) -> str:
     return parsed.display_prefix
 
 
-def _summary(row: ApiKey) -> dict[str, Any]:
+def _summary(key: ApiKey) -> dict[str, Any]:
     """What the audit log keeps of a key: never the raw key or its digest."""
     return {
-        "name": row.name,
-        "key_prefix": row.key_prefix,
-        "environment": row.environment,
-        "scopes": row.scopes,
-        "workspace_ids": row.workspace_ids,
+        "name": key.name,
+        "key_prefix": key.key_prefix,
+        "environment": key.environment,
+        "scopes": None if key.scopes is None else list(key.scopes),
+        "workspace_ids": None if key.workspace_ids is None else list(key.workspace_ids),
     }

@@ -13,13 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from tessera.clock import Clock
-from tessera.storage.db import Database
-from tessera.storage.models import ApiKey, ApiKeyUsage
+from tessera.keys.store import KeyUse, UsageStore
 
 log = logging.getLogger("tessera.keys")
 FLUSH_INTERVAL_SECONDS = 60.0
@@ -32,8 +27,8 @@ class PendingUsage:
 
 
 class UsageRecorder:
-    def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, store: UsageStore, clock: Clock) -> None:
+        self._store = store
         self._clock = clock
         self._pending: dict[str, PendingUsage] = {}
         self._flushed_at: dict[str, float] = {}
@@ -56,6 +51,15 @@ class UsageRecorder:
         with self._lock:
             pending = self._pending.get(key_id)
             return {d: (c[0], c[1]) for d, c in pending.days.items()} if pending else {}
+
+    def counts(self, key_id: str, since: date) -> dict[date, tuple[int, int]]:
+        """(accepted, refused) per day from ``since`` on: those written and those pending."""
+        counts = self._store.days(key_id, since)
+        for day, (requests, rejected) in self.pending(key_id).items():
+            if day >= since:
+                stored = counts.get(day, (0, 0))
+                counts[day] = (stored[0] + requests, stored[1] + rejected)
+        return counts
 
     def pending_last_used(self, key_id: str) -> datetime | None:
         pending = self._pending.get(key_id)
@@ -103,27 +107,9 @@ class UsageRecorder:
                 log.exception("could not write key usage; will retry")
 
     def _write(self, batch: dict[str, PendingUsage]) -> None:
-        if not batch:
-            return
-        insert = sqlite_insert if self._db.is_sqlite else pg_insert
-        with self._db.session() as session:
-            for key_id, pending in batch.items():
-                for day, (requests, rejected) in pending.days.items():
-                    statement = insert(ApiKeyUsage).values(
-                        key_id=key_id, day=day, requests=requests, rejected=rejected
-                    )
-                    session.execute(
-                        statement.on_conflict_do_update(
-                            index_elements=["key_id", "day"],
-                            set_={
-                                "requests": ApiKeyUsage.requests + requests,
-                                "rejected": ApiKeyUsage.rejected + rejected,
-                            },
-                        )
-                    )
-                if pending.last_used_at is not None:
-                    session.execute(
-                        update(ApiKey)
-                        .where(ApiKey.id == key_id)
-                        .values(last_used_at=pending.last_used_at)
-                    )
+        self._store.add(
+            [
+                KeyUse(key_id, {d: (c[0], c[1]) for d, c in p.days.items()}, p.last_used_at)
+                for key_id, p in batch.items()
+            ]
+        )

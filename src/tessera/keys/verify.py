@@ -8,23 +8,20 @@ Each decision about an existing key is counted as a use, in memory (``keys/usage
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from sqlalchemy import select
-
-from tessera.accounts import service as accounts
+from tessera.accounts.store import AccountStore
+from tessera.clock import Clock
+from tessera.errors import WouldBlock
 from tessera.ids import digest, same_digest
 from tessera.keys import format as key_format
-from tessera.keys.cache import EvictionBus, TtlCache
+from tessera.keys.cache import EvictionChannel, Subscribe, TtlCache
 from tessera.keys.records import KeyRecord, key_principal
+from tessera.keys.store import KeyStore
 from tessera.keys.usage import UsageRecorder
 from tessera.principal import Principal
-from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimitDecision
-from tessera.storage.db import DatabaseNeeded
-from tessera.storage.models import ApiKey, Workspace
-
-if TYPE_CHECKING:
-    from tessera.deployment import Tessera
+from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimitDecision, RateLimiter
+from tessera.scopes import ScopeCatalog
 
 Code = Literal[
     "valid",
@@ -57,23 +54,38 @@ class Verdict:
 
 
 class KeyVerifier:
-    def __init__(self, tessera: Tessera, usage: UsageRecorder) -> None:
-        self._tessera = tessera
-        self._prefix = tessera.config.key_prefix
-        limits = tessera.config.rate_limit
-        self._default_quota = Quota(limits.requests, limits.per_seconds)
+    def __init__(
+        self,
+        key_prefix: str,
+        *,
+        keys: KeyStore,
+        accounts: AccountStore,
+        clock: Clock,
+        limiter: RateLimiter,
+        default_quota: Quota,
+        catalog: ScopeCatalog,
+        usage: UsageRecorder,
+        subscribe: Subscribe | None = None,
+    ) -> None:
+        """``subscribe`` connects this verifier's cache to the other instances' evictions."""
+        self._prefix = key_prefix
+        self._keys = keys
+        self._accounts = accounts
+        self._clock = clock
+        self._limiter = limiter
+        self._default_quota = default_quota
+        self._catalog = catalog
         # A limiter in another process (Redis) is network I/O: never on the event loop.
-        self._limiter_in_process = isinstance(tessera.limiter, MemoryRateLimiter)
+        self._limiter_in_process = isinstance(limiter, MemoryRateLimiter)
         self._usage = usage
         self._cache: TtlCache[KeyRecord | str] = TtlCache(
-            tessera.clock, ttl=CACHE_TTL_SECONDS, max_entries=CACHE_MAX_ENTRIES
+            clock, ttl=CACHE_TTL_SECONDS, max_entries=CACHE_MAX_ENTRIES
         )
         self._workspaces: TtlCache[str] = TtlCache(
-            tessera.clock, ttl=CACHE_TTL_SECONDS, max_entries=CACHE_MAX_ENTRIES
+            clock, ttl=CACHE_TTL_SECONDS, max_entries=CACHE_MAX_ENTRIES
         )
-        redis_url = tessera.config.redis_url
-        self._bus = (
-            EvictionBus(redis_url, self._cache.evict, self._cache.clear) if redis_url else None
+        self._bus: EvictionChannel | None = (
+            subscribe(self._cache.evict, self._cache.clear) if subscribe else None
         )
 
     def forget(self, key_digest: str) -> None:
@@ -88,10 +100,9 @@ class KeyVerifier:
 
     def load(self, key_digest: str) -> KeyRecord | str:
         generation = self._cache.generation
-        with self._tessera.db.read() as session:
-            row = session.scalars(select(ApiKey).where(ApiKey.digest == key_digest)).first()
-            matches = row is not None and same_digest(row.digest, key_digest)
-            found: KeyRecord | str = KeyRecord.of(row) if row is not None and matches else _MISSING
+        key = self._keys.by_digest(key_digest)
+        matches = key is not None and same_digest(key.digest, key_digest)
+        found: KeyRecord | str = KeyRecord.of(key) if key is not None and matches else _MISSING
         self._cache.put(key_digest, found, read_at_generation=generation)
         return found
 
@@ -108,17 +119,17 @@ class KeyVerifier:
         uses: int = 1,
     ) -> Verdict:
         """The verdict on ``raw``; with ``allow_database=False`` it raises
-        :class:`DatabaseNeeded` rather than wait on the database or Redis."""
+        :class:`WouldBlock` rather than wait on the database or Redis."""
         key_digest = digest(raw)
         found = self._cache.get(key_digest)
         if found is None:  # only digests of well-formed keys are ever cached
             if key_format.parse(raw, self._prefix) is None:
                 return Verdict("malformed")
             if not allow_database:
-                raise DatabaseNeeded
+                raise WouldBlock
             found = self.load(key_digest)
         if isinstance(found, KeyRecord) and found.scopes is None and not allow_database:
-            raise DatabaseNeeded  # an inheriting key asks for its creator's role
+            raise WouldBlock  # an inheriting key asks for its creator's role
         if not isinstance(found, KeyRecord):
             return Verdict("not_found")
         context = (workspace_id, require_workspace, client_ip, uses)
@@ -135,7 +146,7 @@ class KeyVerifier:
         allow_database: bool,
     ) -> Verdict:
         workspace_id, require_workspace, client_ip, uses = context
-        now = self._tessera.clock.now()
+        now = self._clock.now()
         if record.revoked_at is not None:
             return Verdict("revoked", record)
         if record.expires_at is not None and record.expires_at <= now:
@@ -161,8 +172,8 @@ class KeyVerifier:
         if not count_rate:
             return Verdict("valid", record, principal)
         if not allow_database and not self._limiter_in_process:
-            raise DatabaseNeeded
-        decision = self._tessera.limiter.hit(f"key:{record.id}", self.quota(record), uses)
+            raise WouldBlock
+        decision = self._limiter.hit(f"key:{record.id}", self.quota(record), uses)
         return Verdict("valid" if decision.allowed else "rate_limited", record, principal, decision)
 
     def in_organization(
@@ -171,10 +182,9 @@ class KeyVerifier:
         owner = self._workspaces.get(workspace_id)
         if owner is None:
             if not allow_database:
-                raise DatabaseNeeded
-            with self._tessera.db.read() as session:
-                workspace = session.get(Workspace, workspace_id)
-                owner = workspace.organization_id if workspace else _MISSING
+                raise WouldBlock
+            workspace = self._accounts.workspace(workspace_id)
+            owner = workspace.organization_id if workspace else _MISSING
             self._workspaces.put(workspace_id, owner)
         return owner == organization_id
 
@@ -195,12 +205,10 @@ class KeyVerifier:
         """What the creator's role grants now; None once the creator has left."""
         if record.owner_user_id is None:
             return None, None
-        with self._tessera.db.read() as session:
-            member = accounts.membership(session, record.owner_user_id, record.organization_id)
-            role = member.role if member else None
+        role = self._accounts.role(record.owner_user_id, record.organization_id)
         if role is None:
             return None, None
-        return self._tessera.catalog.granted_by_role(role), role
+        return self._catalog.granted_by_role(role), role
 
 
 def resolve_workspace(

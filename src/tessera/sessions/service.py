@@ -12,17 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-
 from tessera import audit
-from tessera.accounts import service as accounts
-from tessera.clock import Clock, as_utc, rfc3339
+from tessera.accounts.store import AccountStore
+from tessera.clock import Clock, rfc3339
 from tessera.config import SessionConfig
 from tessera.errors import NotFound
 from tessera.ids import digest, new_id
 from tessera.principal import ClientInfo
-from tessera.storage.db import Database
-from tessera.storage.models import BrowserSession, RefreshTokenFamily
+from tessera.sessions.store import BrowserSession, SessionStore
+from tessera.tokens.store import TokenStore
 
 REFRESH_EVERY_SECONDS = 60
 
@@ -35,9 +33,18 @@ class ActiveSession:
 
 
 class BrowserSessions:
-    def __init__(self, config: SessionConfig, db: Database, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        store: SessionStore,
+        tokens: TokenStore,
+        accounts: AccountStore,
+        clock: Clock,
+    ) -> None:
         self._config = config
-        self._db = db
+        self._store = store
+        self._accounts = accounts  # a session's events go to each organization of its person
+        self._tokens = tokens  # signing out everywhere ends the refresh tokens too
         self._clock = clock
 
     @property
@@ -48,7 +55,7 @@ class BrowserSessions:
         """A new session (a new id and token at every sign-in); returns it and the cookie value."""
         now = self._clock.now()
         raw = secrets.token_urlsafe(32)
-        row = BrowserSession(
+        started = BrowserSession(
             id=new_id("ses"),
             digest=digest(raw),
             user_id=user_id,
@@ -59,107 +66,68 @@ class BrowserSessions:
             ip=client.ip,
             user_agent=(client.user_agent or "")[:400] or None,
         )
-        with self._db.session() as session:
-            session.add(row)
+        with self._store.transaction() as tx:
+            tx.add(started)
             # Like the end of a session: every organization of the person sees it begin.
-            audit.record_in_organizations(
-                session,
+            for event in audit.in_organizations(
                 "user.logged_in",
-                accounts.organization_ids(session, user_id),
+                self._accounts.organization_ids(user_id),
                 now=now,
                 actor=("user", user_id),
-                target=("session", row.id),
+                target=("session", started.id),
                 client=client,
                 details={"via": "session"},
-            )
-        return row, raw
+            ):
+                tx.record(event)
+        return started, raw
 
     def authenticate(self, raw: str) -> ActiveSession | None:
         """The live session behind a cookie value, its idle limit pushed back if due."""
         now = self._clock.now()
-        with self._db.read() as session:
-            row = session.scalars(
-                select(BrowserSession).where(BrowserSession.digest == digest(raw))
-            ).first()
-        if row is None or not _alive(row, now):
+        found = self._store.by_digest(digest(raw))
+        if found is None or not found.alive(now):
             return None
-        if (now - as_utc(row.last_seen_at)).total_seconds() < REFRESH_EVERY_SECONDS:
-            return ActiveSession(row.id, row.user_id, refreshed=False)
-        with self._db.session() as session:
-            session.execute(
-                update(BrowserSession)
-                .where(BrowserSession.id == row.id)
-                .values(
-                    last_seen_at=now,
-                    idle_expires_at=now + timedelta(days=self._config.max_age_days),
-                )
-            )
-        return ActiveSession(row.id, row.user_id, refreshed=True)
+        if (now - found.last_seen_at).total_seconds() < REFRESH_EVERY_SECONDS:
+            return ActiveSession(found.id, found.user_id, refreshed=False)
+        idle_until = now + timedelta(days=self._config.max_age_days)
+        self._store.extend(found.id, now, idle_until)
+        return ActiveSession(found.id, found.user_id, refreshed=True)
 
     def list(self, user_id: str) -> list[BrowserSession]:
         now = self._clock.now()
-        with self._db.read() as session:
-            rows = session.scalars(
-                select(BrowserSession)
-                .where(BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None))
-                .order_by(BrowserSession.created_at.desc())
-            )
-            return [row for row in rows if _alive(row, now)]
+        return [s for s in self._store.open_sessions(user_id) if s.alive(now)]
 
     def end(self, user_id: str, session_id: str, client: ClientInfo) -> None:
         now = self._clock.now()
-        with self._db.session() as session:
-            row = session.get(BrowserSession, session_id)
-            if row is None or row.user_id != user_id or row.ended_at is not None:
+        with self._store.transaction() as tx:
+            found = tx.get(session_id)
+            if found is None or found.user_id != user_id or found.ended_at is not None:
                 raise NotFound(f"No session {session_id}.")
-            row.ended_at = now
-            organizations = accounts.organization_ids(session, user_id)
-            _audit_end(session, user_id, session_id, organizations, now, client)
+            tx.end(session_id, now)
+            organizations = self._accounts.organization_ids(user_id)
+            for event in _ended(user_id, session_id, organizations, now, client):
+                tx.record(event)
 
     def end_all(self, user_id: str, client: ClientInfo) -> int:
-        """Sign out everywhere: every session and every refresh-token family of the user."""
+        """Sign out everywhere: every session and every refresh-token family of the user, in
+        one transaction."""
         now = self._clock.now()
-        with self._db.session() as session:
-            rows = list(
-                session.scalars(
-                    select(BrowserSession).where(
-                        BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None)
-                    )
-                )
-            )
-            organizations = accounts.organization_ids(session, user_id)
-            for row in rows:
-                row.ended_at = now
-                _audit_end(session, user_id, row.id, organizations, now, client)
-            session.execute(
-                update(RefreshTokenFamily)
-                .where(
-                    RefreshTokenFamily.user_id == user_id, RefreshTokenFamily.revoked_at.is_(None)
-                )
-                .values(revoked_at=now)
-            )
-        return len(rows)
+        with self._store.transaction() as tx, self._tokens.transaction() as tokens:
+            ended = tx.open_sessions(user_id)
+            organizations = self._accounts.organization_ids(user_id)
+            for each in ended:
+                tx.end(each.id, now)
+                for event in _ended(user_id, each.id, organizations, now, client):
+                    tx.record(event)
+            tokens.revoke_families_of(user_id, now)
+        return len(ended)
 
 
-def _alive(row: BrowserSession, now: datetime) -> bool:
-    return (
-        row.ended_at is None
-        and as_utc(row.idle_expires_at) > now
-        and as_utc(row.absolute_expires_at) > now
-    )
-
-
-def _audit_end(
-    session: Any,
-    user_id: str,
-    session_id: str,
-    organizations: list[str],
-    now: datetime,
-    client: ClientInfo,
-) -> None:
+def _ended(
+    user_id: str, session_id: str, organizations: list[str], now: datetime, client: ClientInfo
+) -> list[audit.AuditEvent]:
     """In each organization of the person: the session could act in every one of them."""
-    audit.record_in_organizations(
-        session,
+    return audit.in_organizations(
         "session.ended",
         organizations,
         now=now,
@@ -169,14 +137,14 @@ def _audit_end(
     )
 
 
-def session_resource(row: BrowserSession, current_id: str | None) -> dict[str, Any]:
+def session_resource(session: BrowserSession, current_id: str | None) -> dict[str, Any]:
     return {
-        "id": row.id,
+        "id": session.id,
         "object": "session",
-        "created_at": rfc3339(row.created_at),
-        "last_seen_at": rfc3339(row.last_seen_at),
-        "expires_at": rfc3339(min(as_utc(row.idle_expires_at), as_utc(row.absolute_expires_at))),
-        "ip": row.ip,
-        "user_agent": row.user_agent,
-        "current": row.id == current_id,
+        "created_at": rfc3339(session.created_at),
+        "last_seen_at": rfc3339(session.last_seen_at),
+        "expires_at": rfc3339(min(session.idle_expires_at, session.absolute_expires_at)),
+        "ip": session.ip,
+        "user_agent": session.user_agent,
+        "current": session.id == current_id,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,11 +15,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-class DatabaseNeeded(Exception):
-    """Raised by hot-path look-ups told not to touch the database when their cache misses,
-    so that an asynchronous caller can retry in a worker thread."""
 
 
 def engine_url(database_url: str) -> str:
@@ -37,18 +33,36 @@ class Database:
         self._readers = sessionmaker(
             self.engine.execution_options(tessera_read_only=True), expire_on_commit=False
         )
+        self._open = threading.local()  # the transaction this thread is in, if any
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: committed when the block ends, rolled back on error."""
+        """A unit of work: committed when the block ends, rolled back on error.
+
+        Opened inside another one on the same thread, it joins it: the stores of several
+        capabilities then write in one transaction, committed when the outermost block ends.
+        """
+        current: Session | None = getattr(self._open, "session", None)
+        if current is not None:
+            yield current
+            return
         with self._sessions() as session, session.begin():
-            yield session
+            self._open.session = session
+            try:
+                yield session
+            finally:
+                self._open.session = None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only look-up. On SQLite it takes no write lock, so it may run while another
         session of this process holds one (a write session taking the lock up front would wait
-        for that session, and that session for it)."""
+        for that session, and that session for it). Inside a unit of work it reads in it, and
+        so sees what the unit of work has written."""
+        current: Session | None = getattr(self._open, "session", None)
+        if current is not None:
+            yield current
+            return
         with self._readers() as session, session.begin():
             yield session
 

@@ -5,12 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-from sqlalchemy.orm import Session
-
-from tessera.clock import as_utc
 from tessera.ids import digest, new_id, new_secret
-from tessera.storage.models import RefreshToken, RefreshTokenFamily
+from tessera.tokens.store import RefreshToken, RefreshTokenFamily, TokenChanges
 
 REFRESH_PREFIX = "rt"
 
@@ -29,7 +25,7 @@ class Rotation:
 
 
 def start_family(
-    session: Session,
+    tx: TokenChanges,
     *,
     user_id: str,
     organization_id: str | None,
@@ -47,63 +43,34 @@ def start_family(
         created_at=now,
         expires_at=now + timedelta(days=ttl_days),
     )
-    session.add(family)
-    session.flush()
-    return family, _issue(session, family.id, now)
+    tx.add_family(family)
+    return family, _issue(tx, family.id, now)
 
 
-def rotate(session: Session, raw_token: str, now: datetime) -> Rotation:
+def rotate(tx: TokenChanges, raw_token: str, now: datetime) -> Rotation:
     """Spend ``raw_token`` and issue its successor.
 
-    The spend is one conditional UPDATE, so of two requests racing with the same token exactly
-    one sees a row change; the other is treated as reuse and ends the family.
+    Of two requests racing with the same token exactly one spends it (``TokenChanges.spend``);
+    the other is treated as reuse and ends the family.
     """
-    token = session.query(RefreshToken).filter_by(digest=digest(raw_token)).one_or_none()
+    token = tx.token(digest(raw_token))
     if token is None:
         return Rotation(None, None)
-    family = session.get(RefreshTokenFamily, token.family_id)
-    if family is None or family.revoked_at is not None or as_utc(family.expires_at) <= now:
+    family = tx.family(token.family_id)
+    if family is None or family.revoked_at is not None or family.expires_at <= now:
         return Rotation(family, None)
-    spent = session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == token.id, RefreshToken.spent_at.is_(None))
-        .values(spent_at=now)
-    )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
-        revoke_family(session, family.id, now)
+    if not tx.spend(token.id, now):
+        tx.revoke_family(family.id, now)
         return Rotation(family, None, reuse_detected=True)
-    return Rotation(family, _issue(session, family.id, now))
+    return Rotation(family, _issue(tx, family.id, now))
 
 
-def revoke_family(session: Session, family_id: str, now: datetime) -> None:
-    session.execute(
-        update(RefreshTokenFamily)
-        .where(RefreshTokenFamily.id == family_id, RefreshTokenFamily.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+def family_of(tx: TokenChanges, raw_token: str) -> RefreshTokenFamily | None:
+    token = tx.token(digest(raw_token))
+    return tx.family(token.family_id) if token else None
 
 
-def end_families_in(session: Session, user_id: str, organization_id: str, now: datetime) -> None:
-    """End every family of ``user_id`` bound to ``organization_id`` (they left it)."""
-    session.execute(
-        update(RefreshTokenFamily)
-        .where(
-            RefreshTokenFamily.user_id == user_id,
-            RefreshTokenFamily.organization_id == organization_id,
-            RefreshTokenFamily.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-    )
-
-
-def family_of(session: Session, raw_token: str) -> RefreshTokenFamily | None:
-    token = session.query(RefreshToken).filter_by(digest=digest(raw_token)).one_or_none()
-    return session.get(RefreshTokenFamily, token.family_id) if token else None
-
-
-def _issue(session: Session, family_id: str, now: datetime) -> str:
+def _issue(tx: TokenChanges, family_id: str, now: datetime) -> str:
     raw = new_secret(REFRESH_PREFIX)
-    session.add(
-        RefreshToken(id=new_id("rtk"), digest=digest(raw), family_id=family_id, created_at=now)
-    )
+    tx.add_token(RefreshToken(new_id("rtk"), digest(raw), family_id, now))
     return raw

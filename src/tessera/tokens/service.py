@@ -6,11 +6,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from tessera import audit
 from tessera.accounts import service as accounts
-from tessera.accounts.passwords import Passwords
+from tessera.accounts.records import User
 from tessera.clock import Clock
 from tessera.config import Config
 from tessera.errors import Unauthorized
@@ -19,10 +17,9 @@ from tessera.principal import ClientInfo
 from tessera.ratelimit import RateLimiter
 from tessera.ratelimit.logins import LoginThrottle
 from tessera.scopes import ScopeCatalog
-from tessera.storage.db import Database
-from tessera.storage.models import RefreshTokenFamily, User
 from tessera.tokens import refresh
 from tessera.tokens.signing import SigningKeys
+from tessera.tokens.store import RefreshTokenFamily, TokenChanges, TokenStore
 
 FIRST_PARTY_CLIENT = "tessera"
 
@@ -55,33 +52,36 @@ class UserTokens:
     def __init__(
         self,
         config: Config,
-        db: Database,
+        store: TokenStore,
         clock: Clock,
-        passwords: Passwords,
+        accounts: accounts.Accounts,
         signing: SigningKeys,
         catalog: ScopeCatalog,
         limiter: RateLimiter,
+        audit_log: audit.AuditLog,
     ) -> None:
         self._config = config
-        self._db = db
+        self._store = store
+        self._audit_log = audit_log
         self._clock = clock
-        self._passwords = passwords
+        self._accounts = accounts
         self._signing = signing
         self._catalog = catalog
         self._throttle = LoginThrottle(config.rate_limit, limiter)
 
     def login(self, email: str, password: str, client: ClientInfo) -> TokenPair:
         user = self.check_password(email, password, client)
-        with self._db.session() as session:
-            pair = self._start(session, user, client)
-            audit.record(
-                session,
-                "user.logged_in",
-                now=self._clock.now(),
-                organization_id=self._home_org(session, user),
-                actor=("user", user.id),
-                target=("user", user.id),
-                client=client,
+        with self._store.transaction() as tx:
+            pair, organization_id = self._start(tx, user)
+            tx.record(
+                audit.event(
+                    "user.logged_in",
+                    now=self._clock.now(),
+                    organization_id=organization_id,
+                    actor=("user", user.id),
+                    target=("user", user.id),
+                    client=client,
+                )
             )
         return pair
 
@@ -92,32 +92,32 @@ class UserTokens:
         # No account has a longer email; the cap keeps a flood of huge strings out of memory.
         email_key = accounts.normalize_email(email)[:320]
         self._throttle.check(email_key, client.ip)
-        with self._db.session() as session:
-            try:
-                user = accounts.check_password(session, self._passwords, email, password)
-            except Unauthorized:
-                self._throttle.failed(email_key, client.ip)
-                self._audit_failure(session, email, client)
-            else:
-                self._throttle.succeeded(email_key, client.ip)
-                return user
+        try:
+            user = self._accounts.check_password(email, password)
+        except Unauthorized:
+            self._throttle.failed(email_key, client.ip)
+            self._audit_failure(email, client)
+        else:
+            self._throttle.succeeded(email_key, client.ip)
+            return user
         raise Unauthorized("The email or password is incorrect.")
 
     def refresh(self, raw_token: str, client: ClientInfo) -> TokenPair:
         now = self._clock.now()
-        with self._db.session() as session:
-            rotation = refresh.rotate(session, raw_token, now)
+        with self._store.transaction() as tx:
+            rotation = refresh.rotate(tx, raw_token, now)
             if rotation.reuse_detected and rotation.family is not None:
                 family = rotation.family
-                audit.record(
-                    session,
-                    "refresh_token.reuse_detected",
-                    now=now,
-                    organization_id=family.organization_id,
-                    actor=("user", family.user_id),
-                    target=("user", family.user_id),
-                    client=client,
-                    details={"family_id": family.id},
+                tx.record(
+                    audit.event(
+                        "refresh_token.reuse_detected",
+                        now=now,
+                        organization_id=family.organization_id,
+                        actor=("user", family.user_id),
+                        target=("user", family.user_id),
+                        client=client,
+                        details={"family_id": family.id},
+                    )
                 )
             pair = self._pair(rotation.family, rotation.new_token) if rotation.ok else None
         if pair is None:
@@ -125,10 +125,10 @@ class UserTokens:
         return pair
 
     def logout(self, raw_token: str) -> None:
-        with self._db.session() as session:
-            family = refresh.family_of(session, raw_token)
+        with self._store.transaction() as tx:
+            family = refresh.family_of(tx, raw_token)
             if family is not None:
-                refresh.revoke_family(session, family.id, self._clock.now())
+                tx.revoke_family(family.id, self._clock.now())
 
     def verify_access_token(self, token: str) -> AccessClaims:
         _, claims = self._signing.decode(token)
@@ -149,11 +149,11 @@ class UserTokens:
             scope=frozenset(str(claims.get("scope", "")).split()),
         )
 
-    def _start(self, session: Session, user: User, client: ClientInfo) -> TokenPair:
-        organization_id = self._home_org(session, user)
-        scope = self._role_scope(session, user.id, organization_id)
+    def _start(self, tx: TokenChanges, user: User) -> tuple[TokenPair, str | None]:
+        organization_id = self._accounts.home_organization(user.id)
+        scope = self._role_scope(user.id, organization_id)
         family, raw = refresh.start_family(
-            session,
+            tx,
             user_id=user.id,
             organization_id=organization_id,
             client_id=FIRST_PARTY_CLIENT,
@@ -161,7 +161,7 @@ class UserTokens:
             now=self._clock.now(),
             ttl_days=self._config.tokens.refresh_ttl_days,
         )
-        return self._pair(family, raw)
+        return self._pair(family, raw), organization_id
 
     def _pair(self, family: RefreshTokenFamily | None, raw_refresh: str | None) -> TokenPair:
         assert family is not None and raw_refresh is not None
@@ -181,31 +181,27 @@ class UserTokens:
         }
         return TokenPair(self._signing.sign(claims), ttl, raw_refresh)
 
-    def _home_org(self, session: Session, user: User) -> str | None:
-        rows = accounts.memberships(session, user.id)
-        return rows[0][1].id if rows else None
-
-    def _role_scope(self, session: Session, user_id: str, organization_id: str | None) -> str:
-        member = accounts.membership(session, user_id, organization_id) if organization_id else None
-        granted = self._catalog.granted_by_role(member.role) if member else frozenset()
+    def _role_scope(self, user_id: str, organization_id: str | None) -> str:
+        role = self._accounts.role(user_id, organization_id) if organization_id else None
+        granted = self._catalog.granted_by_role(role) if role else frozenset()
         return " ".join(sorted(granted))
 
     def _family_revoked(self, family_id: str) -> bool:
-        with self._db.read() as session:
-            family = session.get(RefreshTokenFamily, family_id)
-            return family is None or family.revoked_at is not None
+        family = self._store.family(family_id)
+        return family is None or family.revoked_at is not None
 
-    def _audit_failure(self, session: Session, email: str, client: ClientInfo) -> None:
+    def _audit_failure(self, email: str, client: ClientInfo) -> None:
         # Every organization of the person sees it: the failed credentials would have opened
         # each of them. An unknown email is recorded in no organization's log.
-        user_id, organizations = accounts.person_by_email(session, email)
-        audit.record_in_organizations(
-            session,
-            "user.login_failed",
-            organizations,
-            now=self._clock.now(),
-            actor=("system", None),
-            target=("user", user_id) if user_id else None,
-            client=client,
-            details={"email": email[:320]} if accounts.EMAIL_PATTERN.match(email) else {},
+        user_id, organizations = self._accounts.person_by_email(email)
+        self._audit_log.record(
+            *audit.in_organizations(
+                "user.login_failed",
+                organizations,
+                now=self._clock.now(),
+                actor=audit.SYSTEM,
+                target=("user", user_id) if user_id else None,
+                client=client,
+                details={"email": email[:320]} if accounts.EMAIL_PATTERN.match(email) else {},
+            )
         )

@@ -23,13 +23,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
-from sqlalchemy import select
 
-from tessera.clock import Clock, as_utc
+from tessera.clock import Clock
 from tessera.errors import ConfigError, Unauthorized
 from tessera.ids import new_id
-from tessera.storage.db import Database
-from tessera.storage.models import SigningKey
+from tessera.tokens.store import KeyInfo, SigningKeyStore
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
 # How long verification trusts its list of keys; a token naming an unknown kid reloads it.
@@ -38,17 +36,6 @@ RELOAD_SECONDS = 60
 LEEWAY_SECONDS = 60
 
 AnyKey = RSAKey | ECKey
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    """A signing key as the JWKS and the choice of signer see it: no private half."""
-
-    kid: str
-    algorithm: str
-    public_jwk: dict[str, Any]
-    created_at: datetime
-    retired_at: datetime | None  # when a newer key was added
 
 
 @dataclass(frozen=True)
@@ -64,14 +51,14 @@ class LoadedKey:
 class SigningKeys:
     def __init__(
         self,
-        db: Database,
+        store: SigningKeyStore,
         secret_key: str,
         algorithm: str,
         clock: Clock,
         access_ttl: int,
         jwks_max_age: int,
     ) -> None:
-        self._db = db
+        self._store = store
         self._fernet = Fernet(_derive_key(secret_key, b"tessera signing keys"))
         self._algorithm = algorithm
         self._clock = clock
@@ -95,19 +82,10 @@ class SigningKeys:
         key = _generate(self._algorithm)
         kid = new_id("sig")
         public = {**key.as_dict(private=False), "kid": kid, "alg": self._algorithm, "use": "sig"}
-        with self._db.session() as session:
-            for old in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
-                old.retired_at = now
-            session.add(
-                SigningKey(
-                    kid=kid,
-                    algorithm=self._algorithm,
-                    private_key=self._fernet.encrypt(key.as_pem(private=True)).decode(),
-                    public_jwk=public,
-                    created_at=now,
-                    retired_at=None,
-                )
-            )
+        self._store.add_current(
+            KeyInfo(kid, self._algorithm, public, now, retired_at=None),
+            self._fernet.encrypt(key.as_pem(private=True)).decode(),
+        )
         self._private[kid] = key
         self._read()
         return kid
@@ -175,19 +153,7 @@ class SigningKeys:
 
     def _read(self) -> list[KeyInfo]:
         """Every key, oldest first, without the private halves."""
-        columns = (
-            SigningKey.kid,
-            SigningKey.algorithm,
-            SigningKey.public_jwk,
-            SigningKey.created_at,
-            SigningKey.retired_at,
-        )
-        with self._db.read() as session:
-            rows = session.execute(select(*columns).order_by(SigningKey.created_at))
-            keys = [
-                KeyInfo(kid, alg, jwk, as_utc(created), as_utc(retired) if retired else None)
-                for kid, alg, jwk, created, retired in rows
-            ]
+        keys = self._store.all()
         self._known = {k.kid: k for k in keys}
         self._known_at = self._clock.timestamp()
         return keys
@@ -195,10 +161,7 @@ class SigningKeys:
     def _private_key(self, info: KeyInfo) -> AnyKey:
         key = self._private.get(info.kid)
         if key is None:
-            with self._db.read() as session:
-                encrypted = session.scalar(
-                    select(SigningKey.private_key).where(SigningKey.kid == info.kid)
-                )
+            encrypted = self._store.encrypted_private_key(info.kid)
             if encrypted is None:
                 raise ValueError("unknown signing key")
             key = self._private[info.kid] = self._decrypt(encrypted, info.algorithm)

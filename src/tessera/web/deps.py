@@ -9,10 +9,9 @@ from starlette.requests import HTTPConnection, Request
 from tessera.deployment import Tessera
 from tessera.edge.clientip import client_ip
 from tessera.edge.facts import presented_credential
-from tessera.errors import InsufficientScope, Unauthorized
+from tessera.errors import InsufficientScope, Unauthorized, WouldBlock
 from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.policy import RateLimitExceeded
-from tessera.storage.db import DatabaseNeeded
 from tessera.web.cookies import check_same_origin, cookie_principal
 
 
@@ -36,7 +35,7 @@ def authenticate(request: Request) -> Principal:
 def identify(
     request: Request, *, allow_database: bool, client: ClientInfo | None = None
 ) -> Principal:
-    """:func:`authenticate`; with ``allow_database=False`` it raises :class:`DatabaseNeeded`
+    """:func:`authenticate`; with ``allow_database=False`` it raises :class:`WouldBlock`
     rather than wait on the database or Redis (for callers on the event loop). ``client``
     replaces the caller's own address (forward auth: the client its proxy names).
 
@@ -47,11 +46,11 @@ def identify(
         return cached
     tessera = tessera_of(request)
     if not allow_database and not tessera.rate_limits.in_process:
-        raise DatabaseNeeded
+        raise WouldBlock
     credential = presented_credential(request)
     if credential is None:
         if not allow_database:
-            raise DatabaseNeeded
+            raise WouldBlock
         return _from_cookie(request, tessera)
     client = client or client_info(request)
     try:

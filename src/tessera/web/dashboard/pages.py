@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Scope
 
+from tessera.accounts.records import Organization, User, Workspace
 from tessera.deployment import Tessera
 from tessera.edge.problems import Problem
 from tessera.errors import Forbidden
 from tessera.principal import Principal
-from tessera.storage.models import Organization, User
 from tessera.web.cookies import check_same_origin, cookie_principal
 from tessera.web.deps import tessera_of
 
@@ -120,13 +120,12 @@ def visitor(request: Request) -> Visitor | None:
     principal = cookie_principal(request, tessera)
     if principal is None or principal.user_id is None:
         return None
-    with tessera.db.read() as session:
-        user = session.get(User, principal.user_id)
-        organization = (
-            session.get(Organization, principal.organization_id)
-            if principal.organization_id
-            else None
-        )
+    user = tessera.accounts.user(principal.user_id)
+    organization = (
+        tessera.accounts.organization(principal.organization_id)
+        if principal.organization_id
+        else None
+    )
     if user is None:
         return None
     token = csrf_token(tessera, principal.facts["session_id"])
@@ -201,9 +200,8 @@ def usage_chart(days: list[dict[str, Any]]) -> str:
     )
 
 
-def workspace_names(tessera: Tessera, organization_id: str) -> tuple[list[Any], dict[str, str]]:
-    from tessera.accounts.workspaces import list_workspaces
-
-    with tessera.db.read() as session:
-        rows = list_workspaces(session, organization_id)
+def workspace_names(
+    tessera: Tessera, organization_id: str
+) -> tuple[list[Workspace], dict[str, str]]:
+    rows = tessera.workspaces.in_organization(organization_id)
     return rows, {w.id: w.name for w in rows}

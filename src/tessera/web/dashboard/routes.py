@@ -10,8 +10,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from tessera import audit
-from tessera.accounts import members as membership
-from tessera.accounts import service as accounts
 from tessera.deployment import Tessera
 from tessera.edge.problems import status_of
 from tessera.errors import Forbidden, RateLimited, TesseraError, Unauthorized
@@ -109,18 +107,7 @@ async def signup(request: Request) -> Response:
 
 
 def _sign_up(tessera: Tessera, fields: dict[str, str], client: ClientInfo) -> str:
-    with tessera.db.session() as session:
-        account = accounts.sign_up(session, tessera.passwords, now=tessera.clock.now(), **fields)
-        audit.record(
-            session,
-            "user.signed_up",
-            now=tessera.clock.now(),
-            organization_id=account.organization.id,
-            actor=("user", account.user.id),
-            target=("user", account.user.id),
-            client=client,
-        )
-        return account.user.id
+    return tessera.accounts.sign_up(**fields, client=client).user.id
 
 
 @router.post("/logout")
@@ -145,7 +132,7 @@ def keys_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
         request,
         "keys.html",
         **page_context(who, "keys"),
-        keys=[key_resource(r, now) for r in page.rows],
+        keys=[key_resource(r, now) for r in page.items],
         workspace_names=names,
         can_write="api_keys:write" in who.principal.scopes,
     )
@@ -199,7 +186,7 @@ async def create_key(request: Request, who: Visitor = Depends(signed_in)) -> Res
         request,
         "key_created.html",
         **page_context(who, "keys"),
-        key=key_resource(new.row, tessera.clock.now()),
+        key=key_resource(new.key, tessera.clock.now()),
         raw=new.raw,
     )
 
@@ -274,7 +261,7 @@ async def roll_key(key_id: str, request: Request, who: Visitor = Depends(signed_
         request,
         "key_created.html",
         **page_context(who, "keys"),
-        key=key_resource(new.row, tessera.clock.now()),
+        key=key_resource(new.key, tessera.clock.now()),
         raw=new.raw,
     )
 
@@ -314,12 +301,10 @@ async def end_all_sessions(request: Request, who: Visitor = Depends(signed_in)) 
 @router.get("/settings/members")
 def members_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
     tessera = tessera_of(request)
-    with tessera.db.read() as session:
-        rows = membership.list_members(session, _organization(who))
-        members = [
-            {"user": m.user, "role": m.membership.role, "created_at": m.as_resource()["created_at"]}
-            for m in rows
-        ]
+    members = [
+        {"user": m.user, "role": m.role, "created_at": m.as_resource()["created_at"]}
+        for m in tessera.members.list(_organization(who))
+    ]
     return render(
         request,
         "members.html",
@@ -336,17 +321,12 @@ async def change_role(
 ) -> Response:
     form = await request.form()
     check_form(request, who, form)
-    tessera = tessera_of(request)
-    with tessera.db.session() as session:
-        membership.change_role(
-            session,
-            tessera.catalog,
-            who.principal,
-            user_id=user_id,
-            role=str(form.get("role", "")),
-            now=tessera.clock.now(),
-            client=client_info(request),
-        )
+    tessera_of(request).members.change_role(
+        who.principal,
+        user_id=user_id,
+        role=str(form.get("role", "")),
+        client=client_info(request),
+    )
     return _redirect("/settings/members")
 
 
@@ -355,17 +335,15 @@ def audit_page(
     request: Request, cursor: str | None = None, who: Visitor = Depends(signed_in)
 ) -> Response:
     _require(who, "audit:read")
-    with tessera_of(request).db.read() as session:
-        events, next_cursor = audit.page(
-            session, _organization(who), limit=50, cursor=cursor, action=None
-        )
-        resources = [audit.to_resource(e) for e in events]
+    page = tessera_of(request).audit_log.page(
+        _organization(who), limit=50, cursor=cursor, action=None
+    )
     return render(
         request,
         "audit.html",
         **page_context(who, "audit"),
-        events=resources,
-        next_cursor=next_cursor,
+        events=[audit.to_resource(e) for e in page.items],
+        next_cursor=page.next_cursor,
     )
 
 

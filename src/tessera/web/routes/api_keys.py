@@ -65,7 +65,7 @@ class RollBody(ApiBody):
 
 
 def _created(request: Request, new: NewKey) -> dict[str, Any]:
-    return {**key_resource(new.row, tessera_of(request).clock.now()), "key": new.raw}
+    return {**key_resource(new.key, tessera_of(request).clock.now()), "key": new.raw}
 
 
 @router.post(
@@ -105,7 +105,7 @@ def list_keys(
         include_revoked=include_revoked,
     )
     now = tessera.clock.now()
-    return {"data": [key_resource(r, now) for r in page.rows], "next_cursor": page.next_cursor}
+    return {"data": [key_resource(r, now) for r in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get(

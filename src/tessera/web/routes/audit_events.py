@@ -29,8 +29,7 @@ def list_events(
     action: str | None = None,
     principal: Principal = Depends(requires("audit:read")),
 ) -> dict[str, Any]:
-    with tessera_of(request).db.read() as session:
-        events, next_cursor = audit.page(
-            session, principal.organization(), limit=limit, cursor=cursor, action=action
-        )
-        return {"data": [audit.to_resource(e) for e in events], "next_cursor": next_cursor}
+    page = tessera_of(request).audit_log.page(
+        principal.organization(), limit=limit, cursor=cursor, action=action
+    )
+    return {"data": [audit.to_resource(e) for e in page.items], "next_cursor": page.next_cursor}

@@ -8,12 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 from starlette.responses import Response
 
-from tessera import audit
-from tessera.accounts import service as accounts
 from tessera.accounts.passwords import MAX_PASSWORD_LENGTH
+from tessera.accounts.records import organization_resource, user_resource
 from tessera.errors import Forbidden, InvalidRequest, Unauthorized
 from tessera.principal import Principal
-from tessera.storage.models import User
 from tessera.web import resources
 from tessera.web.cookies import (
     add_response_header,
@@ -53,32 +51,16 @@ class LogoutBody(ApiBody):
     responses=problems(*JSON_BODY, 403, 409),
 )
 def signup(body: SignupBody, request: Request) -> dict[str, Any]:
-    tessera = tessera_of(request)
-    if tessera.config.signup != "open":
-        raise Forbidden("Sign-up is closed on this deployment.")
-    now = tessera.clock.now()
-    with tessera.db.session() as session:
-        account = accounts.sign_up(
-            session,
-            tessera.passwords,
-            email=body.email,
-            password=body.password,
-            name=body.name,
-            organization_name=body.organization_name,
-            now=now,
-        )
-        audit.record(
-            session,
-            "user.signed_up",
-            now=now,
-            organization_id=account.organization.id,
-            actor=("user", account.user.id),
-            target=("user", account.user.id),
-            client=client_info(request),
-        )
+    account = tessera_of(request).accounts.sign_up(
+        email=body.email,
+        password=body.password,
+        name=body.name,
+        organization_name=body.organization_name,
+        client=client_info(request),
+    )
     return {
-        "user": accounts.user_resource(account.user),
-        "organization": accounts.organization_resource(account.organization),
+        "user": user_resource(account.user),
+        "organization": organization_resource(account.organization),
     }
 
 
@@ -124,19 +106,14 @@ def logout(request: Request, body: LogoutBody | None = None) -> Response:
 def me(request: Request, principal: Principal = Depends(authenticate)) -> dict[str, Any]:
     if principal.kind != "user" or principal.user_id is None:
         raise Forbidden("/v1/me describes a signed-in user; this credential is not one.")
-    tessera = tessera_of(request)
-    with tessera.db.session() as session:
-        user = session.get(User, principal.user_id)
-        if user is None:
-            raise Unauthorized("The user no longer exists.")
-        rows = accounts.memberships(session, user.id)
-        return {
-            "user": accounts.user_resource(user),
-            "memberships": [
-                {"organization": accounts.organization_resource(org), "role": m.role}
-                for m, org in rows
-            ],
-        }
+    user, memberships = tessera_of(request).accounts.profile(principal.user_id)
+    return {
+        "user": user_resource(user),
+        "memberships": [
+            {"organization": organization_resource(m.organization), "role": m.role}
+            for m in memberships
+        ],
+    }
 
 
 def _end_cookie_session(request: Request) -> bool:

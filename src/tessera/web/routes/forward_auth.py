@@ -16,9 +16,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tessera.edge.clientip import forwarded_client_ip
-from tessera.errors import InsufficientScope, Unauthorized
+from tessera.errors import InsufficientScope, Unauthorized, WouldBlock
 from tessera.principal import ClientInfo, Principal
-from tessera.storage.db import DatabaseNeeded
 from tessera.web import resources
 from tessera.web.deps import client_info, identify, tessera_of
 from tessera.web.fastpath import HandledRoute
@@ -83,7 +82,7 @@ class ForwardAuthEndpoint:
         request = Request(scope, receive)
         try:
             response = decide(request, allow_database=False)
-        except DatabaseNeeded:
+        except WouldBlock:
             response = await run_in_threadpool(decide, request, allow_database=True)
         await response(scope, receive, send)
 
@@ -149,7 +148,7 @@ def _authenticate_proxy(request: Request, allow_database: bool) -> None:
         tessera.service_tokens.authenticate(token, allow_database=allow_database)
     except Unauthorized:
         if not allow_database and not tessera.rate_limits.in_process:
-            raise DatabaseNeeded from None  # counting waits on Redis: not on the event loop
+            raise WouldBlock from None  # counting waits on Redis: not on the event loop
         tessera.rate_limits.count_failure(client_info(request).ip)
         raise
 

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
-from tessera.accounts import members
 from tessera.principal import Principal
 from tessera.web import resources
 from tessera.web.deps import client_info, requires, tessera_of
@@ -35,9 +34,8 @@ class RoleBody(ApiBody):
 def list_members(
     request: Request, principal: Principal = Depends(requires("members:read"))
 ) -> dict[str, Any]:
-    with tessera_of(request).db.read() as session:
-        rows = members.list_members(session, principal.organization())
-        return {"data": [m.as_resource() for m in rows], "next_cursor": None}
+    rows = tessera_of(request).members.list(principal.organization())
+    return {"data": [m.as_resource() for m in rows], "next_cursor": None}
 
 
 @router.post(
@@ -50,18 +48,10 @@ def list_members(
 def add_member(
     body: AddMemberBody, request: Request, principal: Principal = Depends(requires("members:write"))
 ) -> dict[str, Any]:
-    tessera = tessera_of(request)
-    with tessera.db.session() as session:
-        member = members.add_member(
-            session,
-            tessera.catalog,
-            principal,
-            email=body.email,
-            role=body.role,
-            now=tessera.clock.now(),
-            client=client_info(request),
-        )
-        return member.as_resource()
+    member = tessera_of(request).members.add(
+        principal, email=body.email, role=body.role, client=client_info(request)
+    )
+    return member.as_resource()
 
 
 @router.patch(
@@ -76,18 +66,10 @@ def change_role(
     request: Request,
     principal: Principal = Depends(requires("members:write")),
 ) -> dict[str, Any]:
-    tessera = tessera_of(request)
-    with tessera.db.session() as session:
-        member = members.change_role(
-            session,
-            tessera.catalog,
-            principal,
-            user_id=user_id,
-            role=body.role,
-            now=tessera.clock.now(),
-            client=client_info(request),
-        )
-        return member.as_resource()
+    member = tessera_of(request).members.change_role(
+        principal, user_id=user_id, role=body.role, client=client_info(request)
+    )
+    return member.as_resource()
 
 
 @router.delete(
@@ -99,13 +81,7 @@ def change_role(
 def remove_member(
     user_id: str, request: Request, principal: Principal = Depends(requires("members:write"))
 ) -> dict[str, Any]:
-    tessera = tessera_of(request)
-    with tessera.db.session() as session:
-        member = members.remove_member(
-            session,
-            principal,
-            user_id=user_id,
-            now=tessera.clock.now(),
-            client=client_info(request),
-        )
-        return {**member.as_resource(), "removed": True}
+    member = tessera_of(request).members.remove(
+        principal, user_id=user_id, client=client_info(request)
+    )
+    return {**member.as_resource(), "removed": True}

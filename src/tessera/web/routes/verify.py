@@ -22,9 +22,8 @@ from starlette.types import Receive, Scope, Send
 from tessera.clock import rfc3339
 from tessera.deployment import Tessera
 from tessera.edge.clientip import client_ip
-from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed
+from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed, WouldBlock
 from tessera.keys.verify import Verdict
-from tessera.storage.db import DatabaseNeeded
 from tessera.text import UNCLEAN_MESSAGE
 from tessera.web import resources
 from tessera.web.fastpath import HandledRoute
@@ -89,7 +88,7 @@ async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
     body = _parse(raw_body)
     try:  # from the caches, on the event loop
         verdict = _verify(tessera, scope, token, body, allow_database=False)
-    except DatabaseNeeded:  # a cache missed: ask the database from a worker thread
+    except WouldBlock:  # a cache missed: ask the database from a worker thread
         verdict = await run_in_threadpool(_verify, tessera, scope, token, body, True)
     return orjson.dumps(verdict_body(verdict))
 

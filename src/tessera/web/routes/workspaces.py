@@ -6,8 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from tessera import audit
-from tessera.accounts import workspaces
+from tessera.accounts.records import workspace_resource
 from tessera.principal import Principal
 from tessera.web import resources
 from tessera.web.deps import client_info, requires, tessera_of
@@ -30,12 +29,8 @@ class WorkspaceBody(ApiBody):
 def list_workspaces(
     request: Request, principal: Principal = Depends(requires("workspaces:read"))
 ) -> dict[str, Any]:
-    with tessera_of(request).db.session() as session:
-        rows = workspaces.list_workspaces(session, principal.organization())
-        visible = [
-            w for w in rows if principal.workspace_ids is None or w.id in principal.workspace_ids
-        ]
-        return {"data": [workspaces.workspace_resource(w) for w in visible], "next_cursor": None}
+    rows = tessera_of(request).workspaces.visible_to(principal)
+    return {"data": [workspace_resource(w) for w in rows], "next_cursor": None}
 
 
 @router.post(
@@ -50,14 +45,8 @@ def create_workspace(
     request: Request,
     principal: Principal = Depends(requires("workspaces:write")),
 ) -> dict[str, Any]:
-    tessera = tessera_of(request)
-    now = tessera.clock.now()
-    with tessera.db.session() as session:
-        workspace = workspaces.create_workspace(session, principal.organization(), body.name, now)
-        _audit(
-            session, "workspace.created", principal, workspace.id, request, {"name": workspace.name}
-        )
-        return workspaces.workspace_resource(workspace)
+    workspaces = tessera_of(request).workspaces
+    return workspace_resource(workspaces.create(principal, body.name, client_info(request)))
 
 
 @router.get(
@@ -69,9 +58,7 @@ def create_workspace(
 def get_workspace(
     workspace_id: str, request: Request, principal: Principal = Depends(requires("workspaces:read"))
 ) -> dict[str, Any]:
-    with tessera_of(request).db.session() as session:
-        workspace = workspaces.get_workspace(session, principal.organization(), workspace_id)
-        return workspaces.workspace_resource(workspace)
+    return workspace_resource(tessera_of(request).workspaces.get(principal, workspace_id))
 
 
 @router.patch(
@@ -86,14 +73,9 @@ def rename_workspace(
     request: Request,
     principal: Principal = Depends(requires("workspaces:write")),
 ) -> dict[str, Any]:
-    tessera = tessera_of(request)
-    with tessera.db.session() as session:
-        workspace = workspaces.get_workspace(session, principal.organization(), workspace_id)
-        workspaces.rename_workspace(workspace, body.name)
-        _audit(
-            session, "workspace.updated", principal, workspace.id, request, {"name": workspace.name}
-        )
-        return workspaces.workspace_resource(workspace)
+    workspaces = tessera_of(request).workspaces
+    renamed = workspaces.rename(principal, workspace_id, body.name, client_info(request))
+    return workspace_resource(renamed)
 
 
 @router.delete(
@@ -107,32 +89,5 @@ def delete_workspace(
     request: Request,
     principal: Principal = Depends(requires("workspaces:write")),
 ) -> dict[str, Any]:
-    tessera = tessera_of(request)
-    with tessera.db.session() as session:
-        workspace = workspaces.get_workspace(session, principal.organization(), workspace_id)
-        resource = workspaces.workspace_resource(workspace)
-        session.delete(workspace)
-        _audit(
-            session, "workspace.deleted", principal, workspace_id, request, {"name": workspace.name}
-        )
-        return {**resource, "deleted": True}
-
-
-def _audit(
-    session: Any,
-    action: str,
-    principal: Principal,
-    target: str,
-    request: Request,
-    details: dict[str, Any],
-) -> None:
-    audit.record(
-        session,
-        action,
-        now=tessera_of(request).clock.now(),
-        organization_id=principal.organization_id,
-        actor=audit.actor_of(principal),
-        target=("workspace", target),
-        client=client_info(request),
-        details=details,
-    )
+    deleted = tessera_of(request).workspaces.delete(principal, workspace_id, client_info(request))
+    return {**workspace_resource(deleted), "deleted": True}
