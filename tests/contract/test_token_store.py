@@ -138,3 +138,18 @@ def test_a_new_signing_key_retires_the_current_ones(
     assert all(k.retired_at is not None for k in signing_keys.all() if k.kid in kept)
     assert signing_keys.encrypted_private_key("sig_1") == "ciphertext-1"
     assert signing_keys.encrypted_private_key("sig_none") is None
+
+
+def test_a_key_replaced_in_the_same_instant_comes_before_its_replacement(
+    signing_keys: SqlSigningKeyStore, now: datetime
+) -> None:
+    """Two rotations within one clock tick: the retired key is listed before the live one,
+    whatever their ids, so the live one is taken as the newest."""
+    kept = {k.kid for k in signing_keys.all()}
+    for first, second in (("sig_a", "sig_b"), ("sig_d", "sig_c")):
+        signing_keys.add_current(KeyInfo(first, "ES256", {}, now, None), "c")
+        signing_keys.add_current(KeyInfo(second, "ES256", {}, now, None), "c")
+        listed = [
+            k.kid for k in signing_keys.all() if k.kid not in kept and k.kid in (first, second)
+        ]
+        assert listed == [first, second]

@@ -82,7 +82,9 @@ class SqlSigningKeyStore:
         table = models.SigningKey
         columns = (table.kid, table.algorithm, table.public_jwk, table.created_at, table.retired_at)
         with self._db.read() as session:
-            rows = session.execute(select(*columns).order_by(table.created_at, table.kid))
+            # NULL (never retired) last, in both dialects: retired_at IS NULL sorts false first.
+            order = (table.created_at, table.retired_at.is_(None), table.retired_at, table.kid)
+            rows = session.execute(select(*columns).order_by(*order))
             return [
                 KeyInfo(kid, alg, dict(jwk), created, retired)
                 for kid, alg, jwk, created, retired in rows

@@ -81,7 +81,9 @@ class KeyInfo:
 
 class SigningKeyStore(Protocol):
     def all(self) -> list[KeyInfo]:
-        """Every key, the oldest first, without the private halves."""
+        """Every key, the oldest first, without the private halves. Of keys made in the same
+        instant, the ones retired first come first: a key is older than the one that
+        replaced it."""
         ...
 
     def encrypted_private_key(self, kid: str) -> str | None:
