@@ -213,7 +213,7 @@ def test_an_unexpected_exception_on_the_verification_path_is_a_500_problem(
 ) -> None:
     """The verification fast path, outside the framework, answers and logs the same way."""
     token = service_token(tessera)
-    monkeypatch.setattr(tessera.key_verifier, "verify", _explode)
+    monkeypatch.setattr(tessera.key_verifier, "identify", _explode)
     response = client.post(
         "/v1/keys/verify",
         json={"key": "tsr_live_" + "a" * 36},
@@ -234,7 +234,7 @@ def test_an_unexpected_exception_on_the_forward_auth_path_is_a_500_problem(
     """Forward auth's fast path answers and logs the same way, for nginx too (which answers
     a 500 with a 500 anyway)."""
     token = service_token(tessera)
-    monkeypatch.setattr(tessera.routes, "required_scopes", _explode)
+    monkeypatch.setattr(tessera.routes, "route_scopes", _explode)
     headers = {
         "X-Tessera-Service-Token": token,
         "X-Original-Method": "GET",

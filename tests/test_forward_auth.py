@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from tessera.authz import Refused
 from tessera.clock import ManualClock
 from tessera.config import load_config
 from tessera.deployment import Tessera
-from tessera.errors import Forbidden
 from tessera.forward_auth import RouteTable
 from tessera.keys.rules import KeySpec
 from tessera.ratelimit.limiter import MemoryRateLimiter
@@ -22,7 +22,7 @@ from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.web.app import create_app
 from tests.fixtures import make_config
-from tests.helpers import assert_problem, create_key, service_token, sign_up
+from tests.helpers import PASSWORD, assert_problem, create_key, service_token, sign_up
 from tests.provisioning import new_key, new_owner
 from tests.spellings import spelling
 
@@ -296,10 +296,8 @@ ROUTED_SEGMENTS = st.lists(
 
 
 def _decision(table: RouteTable, uri: str) -> tuple[str, ...] | str:
-    try:
-        return table.required_scopes("GET", uri)
-    except Forbidden:
-        return "forbidden"
+    found = table.route_scopes("GET", uri)
+    return found.code if isinstance(found, Refused) else found
 
 
 @given(ROUTED_SEGMENTS, st.data())
@@ -317,3 +315,35 @@ def _ask_with(client: TestClient, tessera: Tessera, header: str, uri: str, **hea
     method = "X-Original-Method" if header == "X-Original-URI" else "X-Forwarded-Method"
     proxy = {"X-Tessera-Service-Token": service_token(tessera), method: "GET", header: uri}
     return client.get("/v1/forward-auth", headers={**proxy, **headers})
+
+
+def _session_cookie(client: TestClient) -> str:
+    sign_up(client)
+    signed_in = client.post(
+        "/login",
+        data={"email": "ada@example.com", "password": PASSWORD},
+        headers={"Origin": "http://127.0.0.1:8000"},
+        follow_redirects=False,
+    )
+    client.cookies.clear()
+    return f"tsr_session={signed_in.cookies['tsr_session']}"
+
+
+@pytest.mark.parametrize(
+    ("method", "origin", "status"),
+    [
+        ("POST", "https://evil.example", 403),
+        ("POST", "http://127.0.0.1:8000", 200),
+        ("GET", "https://evil.example", 200),
+    ],
+)
+def test_the_cookie_does_not_carry_a_proxied_write_from_another_origin(
+    client: TestClient, tessera: Tessera, method: str, origin: str, status: int
+) -> None:
+    """The same-origin rule of /v1 applies to the original request's method and Origin."""
+    cookie = _session_cookie(client)
+    headers = {"Cookie": cookie, "Origin": origin}
+    response = _ask(client, tessera, method, "/public/form", **headers)
+    assert response.status_code == status, response.text
+    if status == 403:
+        assert response.json()["code"] == "forbidden"

@@ -208,7 +208,10 @@ def test_the_framework_route_answers_like_the_fast_path(
     response = framework_only.post("/v1/keys/verify", json=body, headers=service)
     assert response.status_code == 200
     assert response.json()["code"] == "insufficient_scope"
-    assert response.json() == _verify(client, service, **body)
+    framework, fast = response.json(), _verify(client, service, **body)
+    # Each verification counts against the key's quota (SPEC section 5), refused or not.
+    assert framework.pop("rate_limit")["remaining"] == fast.pop("rate_limit")["remaining"] + 1
+    assert framework == fast
     assert "/v1/keys/verify" in client.get("/openapi.json").json()["paths"]
 
 
@@ -244,3 +247,16 @@ def test_uses_are_counted_all_at_once_or_not_at_all(
     too_many = _verify(client, service, key=created["key"], uses=2)
     assert too_many["code"] == "rate_limited"
     assert _verify(client, service, key=created["key"])["code"] == "valid"
+
+
+def test_a_verification_refused_for_a_scope_counts_against_the_quota(
+    client: TestClient, service: dict[str, str]
+) -> None:
+    """Every call counts against the key's limit (SPEC section 5), a refused one too."""
+    account = sign_up(client)
+    created = create_key(
+        client, account, scopes=["contacts:read"], rate_limit={"requests": 2, "per_seconds": 60}
+    )
+    refused = _verify(client, service, key=created["key"], required_scopes=["contacts:write"])
+    assert refused["code"] == "insufficient_scope" and refused["rate_limit"]["remaining"] == 1
+    assert _verify(client, service, key=created["key"])["rate_limit"]["remaining"] == 0

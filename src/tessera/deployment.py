@@ -17,6 +17,7 @@ from tessera.accounts.service import Accounts
 from tessera.accounts.workspaces import Workspaces
 from tessera.audit import AuditLog
 from tessera.authn import Credentials
+from tessera.authz import Authorizer
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config, resolve_secret_key
 from tessera.forward_auth import RouteTable
@@ -24,7 +25,7 @@ from tessera.keys.cache import EvictionBus
 from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
-from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimiter
+from tessera.ratelimit import MemoryRateLimiter, RateLimiter
 from tessera.ratelimit.policy import RateLimits
 from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
@@ -103,8 +104,6 @@ class Tessera:
             keys=key_store,
             accounts=self.account_store,
             clock=self.clock,
-            limiter=self.limiter,
-            default_quota=Quota(config.rate_limit.requests, config.rate_limit.per_seconds),
             catalog=self.catalog,
             usage=self.usage,
             subscribe=partial(EvictionBus, config.redis_url) if config.redis_url else None,
@@ -112,21 +111,30 @@ class Tessera:
         self.api_keys = ApiKeys(
             config, key_store, self.clock, self.catalog, self.usage, self.key_verifier.forget
         )
-        self.credentials = Credentials(
-            config.key_prefix,
-            keys=self.key_verifier,
-            tokens=self.tokens,
-            service_tokens=self.service_tokens,
-            accounts=self.account_store,
-            catalog=self.catalog,
-        )
-        self.routes = RouteTable(config)
         self.sessions = BrowserSessions(
             config.session,
             SqlSessionStore(self.db),
             self.token_store,
             self.account_store,
             self.clock,
+        )
+        self.credentials = Credentials(
+            tokens=self.tokens,
+            sessions=self.sessions,
+            accounts=self.account_store,
+            catalog=self.catalog,
+        )
+        self.routes = RouteTable(config)
+        self.authorizer = Authorizer(
+            keys=self.key_verifier,
+            workspaces=self.key_verifier,
+            access_tokens=self.credentials,
+            service_tokens=self.service_tokens,
+            sessions=self.credentials,
+            quotas=self.rate_limits,
+            routes=self.routes,
+            key_prefix=config.key_prefix,
+            origin=config.origin,
         )
 
     def start(self, *, migrate: bool = True) -> None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from tessera.authz.decision import Refused
 from tessera.config import Config
-from tessera.errors import Forbidden
+from tessera.errors import InvalidRequest
 from tessera.request_path import normalize_path, route_pattern
 
 
@@ -41,13 +42,16 @@ class RouteTable:
         ]
         self.authenticate_unmatched = config.forward_auth_default == "authenticate"
 
-    def required_scopes(self, method: str, uri: str) -> tuple[str, ...]:
-        """The scopes a request for ``uri`` needs; :class:`Forbidden` when no route allows it,
-        :class:`~tessera.errors.InvalidRequest` when its path is ambiguous."""
-        path = normalize_path(uri)
+    def route_scopes(self, method: str, uri: str) -> tuple[str, ...] | Refused:
+        """The scopes a request for ``uri`` needs; refused when no route allows it, or when its
+        path is ambiguous."""
+        try:
+            path = normalize_path(uri)
+        except InvalidRequest as ambiguous:
+            return Refused("invalid_request", ambiguous.detail)
         for rule in self.rules:
             if rule.matches(method.upper(), path):
                 return rule.scopes
         if self.authenticate_unmatched:
             return ()
-        raise Forbidden(f"No route allows {method.upper()} {path}.")
+        return Refused("forbidden", f"No route allows {method.upper()} {path}.")

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from tessera import audit
+from tessera.authz.decision import Refused
 from tessera.clock import Clock
 from tessera.errors import Unauthorized, WouldBlock
 from tessera.ids import digest, new_id, new_secret
@@ -83,6 +84,13 @@ class ServiceTokens:
                 self._known.clear()
             self._known[key] = (principal, now + CACHE_SECONDS)
         return principal
+
+    def service_principal(self, raw: str, *, allow_database: bool) -> Principal | Refused:
+        """:meth:`authenticate` for the authorization pipeline: a refusal is an answer."""
+        try:
+            return self.authenticate(raw, allow_database=allow_database)
+        except Unauthorized as refused:
+            return Refused("unauthorized", refused.detail)
 
 
 def _principal(token_id: str) -> Principal:

@@ -1,4 +1,5 @@
-"""The authorization pipeline on in-memory collaborators and a ManualClock: no HTTP, no SQL."""
+"""The authorization pipeline on in-memory collaborators (the in-memory limiter under the
+deployment's quotas) and a ManualClock: no HTTP, no SQL."""
 
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ from tessera.authz import (
     resolve_workspace,
 )
 from tessera.authz.decision import ERRORS
-from tessera.authz.ports import KeyIdentity, SessionIdentity
+from tessera.authz.ports import SessionIdentity
 from tessera.clock import ManualClock
+from tessera.config import load_config
 from tessera.keys.format import generate
 from tessera.keys.records import KeyRecord, key_principal
+from tessera.keys.verify import KeyIdentity
 from tessera.principal import Principal
-from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimitDecision
-from tessera.ratelimit.policy import credential_key, failure_key
+from tessera.ratelimit import MemoryRateLimiter, Quota
+from tessera.ratelimit.policy import RateLimits, failure_key
 
 ORIGIN = "https://portal.example"
 ALICE = Principal("user", "usr_alice", "org_acme", frozenset({"contacts:read"}), user_id="usr_a")
@@ -64,35 +67,15 @@ class MemoryKeys:
 
 
 @dataclass
-class MemoryQuotas:
-    """The deployment's quotas on the in-memory limiter: one quota name per credential."""
-
-    limiter: MemoryRateLimiter
-    default: Quota = field(default_factory=lambda: Quota(100, 60))
-    in_process: bool = True
-
-    def charge(self, principal: Principal, cost: int) -> RateLimitDecision | None:
-        if principal.kind == "service":
-            return None
-        quota = Quota(*principal.rate_limit) if principal.rate_limit else self.default
-        return self.limiter.hit(credential_key(principal), quota, cost)
-
-    def count_failure(self, ip: str | None) -> RateLimitDecision | None:
-        if ip is None:
-            return None
-        decision = self.limiter.hit(failure_key(ip), Quota(FAILURES_PER_IP, 60))
-        return None if decision.allowed else decision
-
-
-@dataclass
 class World:
     clock: ManualClock
     keys: MemoryKeys
-    quotas: MemoryQuotas
+    quotas: RateLimits
     owners: dict[str, str] = field(default_factory=dict)  # workspace -> organization
     tokens: dict[str, Principal | Refused] = field(default_factory=dict)
     services: dict[str, Principal] = field(default_factory=dict)
     sessions: dict[str, SessionIdentity] = field(default_factory=dict)
+    limiter: MemoryRateLimiter | None = None
     routes: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     def in_organization(
@@ -100,7 +83,7 @@ class World:
     ) -> bool:
         return self.owners.get(workspace_id) == organization_id
 
-    def user_principal(self, token: str, organization_id: str | None) -> Principal | Refused:
+    def token_principal(self, token: str, organization_id: str | None) -> Principal | Refused:
         return self.tokens.get(token, Refused("unauthorized", "The access token is not valid."))
 
     def service_principal(self, raw: str, *, allow_database: bool) -> Principal | Refused:
@@ -146,7 +129,10 @@ def _record(**changes: Any) -> KeyRecord:
 
 @pytest.fixture
 def world(clock: ManualClock) -> World:
-    return World(clock, MemoryKeys(clock), MemoryQuotas(MemoryRateLimiter(clock)))
+    limits = {"requests": 100, "per_seconds": 60, "failures_per_ip": FAILURES_PER_IP}
+    config = load_config(environ={}, overrides={"rate_limit": limits})
+    limiter = MemoryRateLimiter(clock)
+    return World(clock, MemoryKeys(clock), RateLimits(config, limiter), limiter=limiter)
 
 
 def _code(decision: Allowed | Refused) -> str:
@@ -156,7 +142,9 @@ def _code(decision: Allowed | Refused) -> str:
 def _failures_counted(world: World) -> int:
     """Failures counted against the client's address (a peek tells what would remain after
     one more)."""
-    decision = world.quotas.limiter.peek(failure_key("203.0.113.7"), Quota(FAILURES_PER_IP, 60))
+    assert world.limiter is not None
+    failures = Quota(FAILURES_PER_IP, 300)
+    decision = world.limiter.peek(failure_key("203.0.113.7"), failures)
     return FAILURES_PER_IP - 1 - decision.remaining
 
 

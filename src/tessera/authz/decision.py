@@ -22,6 +22,19 @@ from tessera.keys.records import KeyRecord
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 
+# The verification API's codes (SPEC section 5): "valid", or the refusal of a key.
+VerificationCode = Literal[
+    "valid",
+    "malformed",
+    "not_found",
+    "expired",
+    "revoked",
+    "insufficient_scope",
+    "workspace_forbidden",
+    "workspace_required",
+    "ip_forbidden",
+    "rate_limited",
+]
 RefusalCode = Literal[
     # No credential, or one that authenticates no one (a bad token, a dead session).
     "unauthorized",
@@ -127,5 +140,50 @@ def refusal_error(refused: Refused) -> TesseraError:
     return ERRORS[refused.code](refused)
 
 
+NOT_VALID = "The API key is not valid."
+KEY_REFUSALS = {
+    "expired": "The API key has expired.",
+    "revoked": "The API key has been revoked.",
+    "ip_forbidden": "This API key may not be used from this address.",
+}
+NAME_ONE = "Name the workspace with X-Workspace-ID."
+
+
 def lacking(missing: tuple[str, ...]) -> str:
     return f"This credential lacks the scope {' '.join(sorted(missing))}."
+
+
+def outside(workspace_id: str | None) -> str:
+    return f"This credential may not act in workspace {workspace_id}."
+
+
+def over(quota: RateLimitDecision) -> Refused:
+    detail = f"Rate limit of {quota.limit} requests per {quota.window} s exceeded."
+    return Refused("rate_limited", detail, quota=quota, retry_after=quota.retry_after)
+
+
+def verdict_refusal(
+    code: str,
+    *,
+    missing_scopes: tuple[str, ...] = (),
+    quota: RateLimitDecision | None = None,
+    workspace_id: str | None = None,
+) -> Refused:
+    """The refusal a verification code stands for, as the pipeline words it (for a caller
+    that asked the verification API instead of deciding itself)."""
+    if code == "rate_limited" and quota is not None:
+        return over(quota)
+    if code == "insufficient_scope":
+        detail = lacking(missing_scopes)
+        return Refused("insufficient_scope", detail, quota, missing_scopes=missing_scopes)
+    if code == "workspace_forbidden":
+        return Refused("workspace_forbidden", outside(workspace_id), quota)
+    if code == "workspace_required":
+        return Refused("workspace_required", NAME_ONE, quota)
+    if code == "expired":
+        return Refused("expired", KEY_REFUSALS[code], quota)
+    if code == "revoked":
+        return Refused("revoked", KEY_REFUSALS[code], quota)
+    if code == "ip_forbidden":
+        return Refused("ip_forbidden", KEY_REFUSALS[code], quota)
+    return Refused("not_found", NOT_VALID, quota)

@@ -18,7 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from tessera.authz.decision import Allowed, Decision, Refused, RequestFacts, lacking
+from tessera.authz.decision import (
+    KEY_REFUSALS,
+    NOT_VALID,
+    Allowed,
+    Decision,
+    Refused,
+    RequestFacts,
+    lacking,
+    outside,
+    over,
+)
 from tessera.authz.ports import (
     AccessTokens,
     Keys,
@@ -28,7 +38,7 @@ from tessera.authz.ports import (
     Sessions,
     WorkspaceOwners,
 )
-from tessera.authz.workspaces import outside, resolve_workspace
+from tessera.authz.workspaces import resolve_workspace
 from tessera.errors import WouldBlock
 from tessera.keys.format import looks_like_key
 from tessera.keys.records import KeyRecord
@@ -40,11 +50,6 @@ SERVICE_PREFIX = "svc_"
 NO_CREDENTIAL = "This endpoint needs a credential."
 MALFORMED = "The credential is malformed."
 THROTTLED = "Too many failed authentications from this address."
-KEY_REFUSALS = {
-    "expired": "The API key has expired.",
-    "revoked": "The API key has been revoked.",
-    "ip_forbidden": "This API key may not be used from this address.",
-}
 # Refusals of the credential itself: they count against the client's address.
 FAILURES = frozenset({"unauthorized", "malformed", "not_found", "expired", "revoked"})
 STATE_CHANGING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -105,7 +110,11 @@ class Authorizer:
     def service(self, raw: str, caller_ip: str | None, *, allow_database: bool) -> Decision:
         """A service token presented by a caller of the platform's own endpoints (the
         verification API, forward auth); a wrong one counts against the caller's address."""
-        found = self._service_tokens.service_principal(raw, allow_database=allow_database)
+        found = (
+            self._service_tokens.service_principal(raw, allow_database=allow_database)
+            if raw.startswith(SERVICE_PREFIX)
+            else Refused("unauthorized", "The service token is not valid.")
+        )
         if isinstance(found, Refused):
             if not allow_database and not self._quotas.in_process:
                 raise WouldBlock  # counting the failure waits on Redis
@@ -130,7 +139,7 @@ class Authorizer:
         if credential.count(".") == 2:
             if not allow_database:
                 raise WouldBlock  # a user's token checks its family and membership
-            user = self._access_tokens.user_principal(credential, facts.organization_id)
+            user = self._access_tokens.token_principal(credential, facts.organization_id)
             return user if isinstance(user, Refused) else _Caller(user)
         return Refused("malformed", MALFORMED)
 
@@ -139,7 +148,7 @@ class Authorizer:
             raw, client_ip=facts.client_ip, allow_database=allow_database
         )
         if identity.principal is None or identity.code != "valid":
-            detail = KEY_REFUSALS.get(identity.code, "The API key is not valid.")
+            detail = KEY_REFUSALS.get(identity.code, NOT_VALID)
             code = "malformed" if identity.code == "valid" else identity.code
             return Refused(code, detail, key=identity.record)
         principal = identity.principal
@@ -155,20 +164,10 @@ class Authorizer:
         found = self._sessions.session_identity(raw, facts.organization_id)
         if found is None:
             return Refused("unauthorized", NO_CREDENTIAL, credential_presented=False)
-        refused = self._cross_site(facts)
+        refused = cross_site(facts.method, facts.origin, facts.fetch_site, self._origin)
         if refused is not None:
             return replace(refused, renew_session=found.renewed)
         return _Caller(found.principal, renew_session=found.renewed)
-
-    def _cross_site(self, facts: RequestFacts) -> Refused | None:
-        """A state-changing request from another site may not ride on the cookie (CSRF)."""
-        if facts.method.upper() not in STATE_CHANGING:
-            return None
-        if facts.origin is not None and facts.origin.rstrip("/") != self._origin:
-            return Refused("forbidden", "Cross-origin requests may not use the session cookie.")
-        if facts.fetch_site == "cross-site":
-            return Refused("forbidden", "Cross-site requests may not use the session cookie.")
-        return None
 
     def _failed(self, refused: Refused, facts: RequestFacts) -> Refused:
         presented = facts.credential is not None
@@ -198,7 +197,7 @@ class Authorizer:
             principal = replace(principal, workspace_id=workspace)
         quota = self._quotas.charge(principal, facts.uses)
         if quota is not None and not quota.allowed:
-            return _of(caller, _over(quota), principal, quota)
+            return _of(caller, over(quota), principal, quota)
         missing = tuple(principal.missing_scopes(required))
         if missing:
             refused = Refused("insufficient_scope", lacking(missing), missing_scopes=missing)
@@ -223,9 +222,18 @@ class Authorizer:
         )
 
 
-def _over(quota: RateLimitDecision) -> Refused:
-    detail = f"Rate limit of {quota.limit} requests per {quota.window} s exceeded."
-    return Refused("rate_limited", detail, retry_after=quota.retry_after)
+def cross_site(
+    method: str, origin: str | None, fetch_site: str | None, own_origin: str
+) -> Refused | None:
+    """A state-changing request from another site may not ride on the session cookie (CSRF):
+    a foreign ``Origin`` or a cross-site ``Sec-Fetch-Site``."""
+    if method.upper() not in STATE_CHANGING:
+        return None
+    if origin is not None and origin.rstrip("/") != own_origin:
+        return Refused("forbidden", "Cross-origin requests may not use the session cookie.")
+    if fetch_site == "cross-site":
+        return Refused("forbidden", "Cross-site requests may not use the session cookie.")
+    return None
 
 
 def _of(

@@ -8,23 +8,12 @@ pipeline can run on the event loop and move to a worker thread only when it must
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
 from tessera.authz.decision import Refused
-from tessera.keys.records import KeyRecord
+from tessera.keys.verify import KeyIdentity
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
-
-KeyCode = Literal["valid", "malformed", "not_found", "expired", "revoked", "ip_forbidden"]
-
-
-@dataclass(frozen=True)
-class KeyIdentity:
-    """What a presented API key is: its record when it exists, its principal when it may act."""
-
-    code: KeyCode
-    record: KeyRecord | None = None
-    principal: Principal | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +37,7 @@ class WorkspaceOwners(Protocol):
 
 
 class AccessTokens(Protocol):
-    def user_principal(self, token: str, organization_id: str | None) -> Principal | Refused:
+    def token_principal(self, token: str, organization_id: str | None) -> Principal | Refused:
         """The user of an access token (always a look-up: never from memory alone)."""
         ...
 

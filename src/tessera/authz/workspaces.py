@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tessera.authz.decision import Refused
-
-NAME_ONE = "Name the workspace with X-Workspace-ID."
+from tessera.authz.decision import NAME_ONE, Refused, outside
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,3 @@ def resolve_workspace(
     if required:
         return Refused("workspace_required", NAME_ONE)
     return Resolved(None)
-
-
-def outside(workspace_id: str | None) -> str:
-    return f"This credential may not act in workspace {workspace_id}."

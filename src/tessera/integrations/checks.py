@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from tessera.authz.decision import Refused
 from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 
@@ -20,7 +21,9 @@ class Presented:
 class Check(Protocol):
     """How the integration decides: on the server's stores, or by asking the server."""
 
-    async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked: ...
+    async def __call__(
+        self, presented: Presented, scopes: tuple[str, ...]
+    ) -> Checked | Refused: ...
 
     def forget(self, key_digest: str) -> None: ...
 

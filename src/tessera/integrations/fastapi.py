@@ -27,18 +27,16 @@ import httpx
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from tessera.authz.decision import Refused, refusal_error, verdict_refusal
 from tessera.clock import Clock, SystemClock
 from tessera.edge.clientip import client_ip
 from tessera.edge.facts import presented_credential
 from tessera.edge.problems import problem_of, problem_response
 from tessera.errors import (
-    Forbidden,
-    InsufficientScope,
     InternalError,
     ServiceUnavailable,
     TesseraError,
     Unauthorized,
-    WorkspaceRequired,
 )
 from tessera.ids import digest, next_request_id
 from tessera.integrations.checks import Check, Checked, Presented
@@ -46,18 +44,12 @@ from tessera.keys.cache import EvictionBus, TtlCache
 from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.ratelimit.headers import rate_limit_headers
-from tessera.ratelimit.policy import RateLimitExceeded
 
 if TYPE_CHECKING:
     from tessera.config import Config
 
 log = logging.getLogger("tessera.integration")
 Dependency = Callable[[Request, Response], Awaitable[Principal]]
-REFUSALS: dict[str, type[TesseraError]] = {
-    "workspace_forbidden": Forbidden,
-    "ip_forbidden": Forbidden,
-    "workspace_required": WorkspaceRequired,
-}
 
 
 class Authenticator:
@@ -107,10 +99,13 @@ class Authenticator:
                 raise
             except Exception as unexpected:
                 raise _internal_error(request) from unexpected
-            if checked.rate_limit is not None:
-                request.scope.setdefault("state", {})["rate_limit"] = checked.rate_limit
-                for name, value in rate_limit_headers(checked.rate_limit):
+            quota = checked.quota if isinstance(checked, Refused) else checked.rate_limit
+            if quota is not None:  # for the answer, whichever it is
+                request.scope.setdefault("state", {})["rate_limit"] = quota
+                for name, value in rate_limit_headers(quota):
                     response.headers[name] = value
+            if isinstance(checked, Refused):
+                raise refusal_error(checked)
             return checked.principal
 
         return dependency
@@ -127,9 +122,7 @@ class Authenticator:
             assert isinstance(error, TesseraError)
             request_id = request.scope.get("state", {}).get("request_id")
             response = problem_response(problem_of(error), request_id)
-            decision = getattr(error, "decision", None) or request.scope.get("state", {}).get(
-                "rate_limit"
-            )
+            decision = request.scope.get("state", {}).get("rate_limit")
             if decision is not None:
                 for name, value in rate_limit_headers(decision):
                     response.headers.setdefault(name, value)
@@ -183,7 +176,7 @@ class _RemoteCheck:
     def forget(self, key_digest: str) -> None:
         self.cache.evict(key_digest)
 
-    async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked:
+    async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked | Refused:
         key_digest = digest(presented.credential)
         cached = self.cache.get(key_digest)
         if cached is not None and _still_fits(cached, presented, scopes) and cached.budget > 0:
@@ -195,8 +188,8 @@ class _RemoteCheck:
             return Checked(cached.principal, None)
         uses = 1 + (cached.unreported if cached is not None else 0)
         self.cache.evict(key_digest)
-        checked = _from_answer(await self._ask(presented, scopes, uses), presented.client.ip)
-        if presented.workspace_id is None:
+        checked = _from_answer(await self._ask(presented, scopes, uses), presented)
+        if isinstance(checked, Checked) and presented.workspace_id is None:
             self.cache.put(key_digest, checked)
         return checked
 
@@ -230,18 +223,16 @@ def _still_fits(cached: Checked, presented: Presented, scopes: tuple[str, ...]) 
     )
 
 
-def _from_answer(answer: dict[str, Any], client_ip: str | None) -> Checked:
+def _from_answer(answer: dict[str, Any], presented: Presented) -> Checked | Refused:
+    """The server's verdict: the caller, or the refusal its code stands for."""
     code = answer.get("code")
     limit = answer.get("rate_limit")
     decision = _decision(limit, code == "rate_limited") if limit else None
-    if code == "rate_limited" and decision is not None:
-        raise RateLimitExceeded(decision)
-    if code == "insufficient_scope":
-        raise InsufficientScope(list(answer.get("missing_scopes", [])))
-    if code in REFUSALS:
-        raise REFUSALS[code](f"This API key is refused: {code}.")
     if code != "valid":
-        raise Unauthorized("The API key is not valid.")
+        missing = tuple(answer.get("missing_scopes") or ())
+        return verdict_refusal(
+            str(code), missing_scopes=missing, quota=decision, workspace_id=presented.workspace_id
+        )
     principal = Principal(
         kind="api_key",
         id=answer["key_id"],
@@ -252,7 +243,8 @@ def _from_answer(answer: dict[str, Any], client_ip: str | None) -> Checked:
         workspace_ids=tuple(answer["workspace_ids"]) if answer.get("workspace_ids") else None,
         via="api_key",
     )
-    return Checked(principal, decision, client_ip, decision.remaining if decision else 0)
+    budget = decision.remaining if decision else 0
+    return Checked(principal, decision, presented.client.ip, budget)
 
 
 def _decision(limit: dict[str, Any], refused: bool) -> RateLimitDecision:

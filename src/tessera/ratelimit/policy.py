@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 
 from tessera.config import Config
-from tessera.errors import RateLimited
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import Quota, RateLimitDecision
 from tessera.ratelimit.limiter import MemoryRateLimiter, RateLimiter
@@ -20,36 +19,23 @@ class RateLimits:
         self._default = Quota(limits.requests, limits.per_seconds)
         self._failures = Quota(limits.failures_per_ip, limits.failures_per_seconds)
 
-    def charge(self, principal: Principal) -> RateLimitDecision | None:
-        """Count one request against the credential's quota; raises :class:`RateLimited`
-        (carrying the decision) past it. Service tokens are not limited."""
+    def charge(self, principal: Principal, cost: int = 1) -> RateLimitDecision | None:
+        """Count ``cost`` requests against the credential's quota, all or none; the decision
+        says whether they were allowed. Service tokens are not limited (None)."""
         if principal.kind == "service":
             return None
         quota = Quota(*principal.rate_limit) if principal.rate_limit else self._default
-        decision = self._limiter.hit(credential_key(principal), quota)
-        if not decision.allowed:
-            raise RateLimitExceeded(decision)
-        return decision
+        return self._limiter.hit(credential_key(principal), quota, cost)
 
-    def count_failure(self, ip: str | None) -> None:
-        """Count a failed authentication (a bad key, token or service token) from ``ip``;
-        past ``failures_per_ip`` raises :class:`RateLimitExceeded`, so the caller answers
-        ``429`` instead of ``401``. Only failures come here: a valid credential is served
-        whatever its address has been failing at."""
+    def count_failure(self, ip: str | None) -> RateLimitDecision | None:
+        """Count a failed authentication (a bad key, token or service token) from ``ip``; the
+        refusal once past ``failures_per_ip``, so that the caller answers ``429`` instead of
+        ``401``. Only failures come here: a valid credential is served whatever its address
+        has been failing at."""
         if ip is None:
-            return
+            return None
         decision = self._limiter.hit(failure_key(ip), self._failures)
-        if not decision.allowed:
-            raise RateLimitExceeded(decision, "Too many failed authentications from this address.")
-
-
-class RateLimitExceeded(RateLimited):
-    def __init__(self, decision: RateLimitDecision, detail: str | None = None) -> None:
-        super().__init__(
-            detail or f"Rate limit of {decision.limit} requests per {decision.window} s exceeded.",
-            retry_after=decision.retry_after,
-        )
-        self.decision = decision
+        return None if decision.allowed else decision
 
 
 def credential_key(principal: Principal) -> str:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from starlette.requests import HTTPConnection
 
+from tessera.authz import refusal_error
+from tessera.authz.pipeline import cross_site
 from tessera.deployment import Tessera
-from tessera.errors import Forbidden
 from tessera.principal import Principal
-
-STATE_CHANGING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def set_cookie_header(tessera: Tessera, value: str, *, max_age: int | None = None) -> str:
@@ -48,27 +45,27 @@ def cookie_value(connection: HTTPConnection, tessera: Tessera) -> str | None:
 
 def cookie_principal(connection: HTTPConnection, tessera: Tessera) -> Principal | None:
     """The user behind the session cookie, if it names a live session; the cookie is sent again
-    with a fresh idle limit when the session was refreshed."""
+    with a fresh idle limit when the session was renewed."""
     raw = cookie_value(connection, tessera)
-    if raw is None or len(raw) > 200:
+    if raw is None:
         return None
-    active = tessera.sessions.authenticate(raw)
-    if active is None:
-        return None
-    if active.refreshed:
-        add_response_header(connection, "set-cookie", set_cookie_header(tessera, raw))
     organization_id = connection.headers.get("x-organization-id")
-    principal = tessera.credentials.user_principal(active.user_id, organization_id)
-    return replace(principal, via="session", facts={"session_id": active.id})
+    found = tessera.credentials.session_identity(raw, organization_id)
+    if found is None:
+        return None
+    if found.renewed:
+        add_response_header(connection, "set-cookie", set_cookie_header(tessera, raw))
+    return found.principal
 
 
 def check_same_origin(connection: HTTPConnection, tessera: Tessera) -> None:
-    """Refuse a state-changing request from another site (CSRF): a foreign ``Origin`` or a
-    cross-site ``Sec-Fetch-Site``. Applies to requests authenticated by the cookie alone."""
-    if connection.scope.get("method") not in STATE_CHANGING:
-        return
-    origin = connection.headers.get("origin")
-    if origin is not None and origin.rstrip("/") != tessera.config.origin:
-        raise Forbidden("Cross-origin requests may not use the session cookie.")
-    if connection.headers.get("sec-fetch-site") == "cross-site":
-        raise Forbidden("Cross-site requests may not use the session cookie.")
+    """Refuse a state-changing request from another site (CSRF), as the pipeline refuses one
+    that the cookie alone authenticates (``authz/``)."""
+    refused = cross_site(
+        connection.scope.get("method", "GET"),
+        connection.headers.get("origin"),
+        connection.headers.get("sec-fetch-site"),
+        tessera.config.origin,
+    )
+    if refused is not None:
+        raise refusal_error(refused)

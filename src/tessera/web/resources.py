@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tessera.keys.verify import Code
+from tessera.authz.decision import VerificationCode
 
 Timestamp = Annotated[
     str, Field(json_schema_extra={"format": "date-time"}, examples=["2026-11-21T09:30:00Z"])
@@ -192,7 +192,7 @@ class Verdict(Resource):
     """The verification API's answer; the key's fields only when the key exists."""
 
     valid: bool = Field(description='true only when code is "valid".')
-    code: Code
+    code: VerificationCode
     key_id: str | None = None
     organization_id: str | None = None
     environment: Literal["live", "test"] | None = None

@@ -15,11 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from tessera.authz import Refused, refusal_error
 from tessera.edge.clientip import forwarded_client_ip
-from tessera.errors import InsufficientScope, Unauthorized, WouldBlock
-from tessera.principal import ClientInfo, Principal
+from tessera.edge.facts import request_facts
+from tessera.errors import Unauthorized, WouldBlock
+from tessera.principal import Principal
 from tessera.web import resources
-from tessera.web.deps import client_info, identify, tessera_of
+from tessera.web.deps import admit, client_info, tessera_of
 from tessera.web.fastpath import HandledRoute
 from tessera.web.openapi import AUTHENTICATED, error_response, problems
 
@@ -111,46 +113,35 @@ route = HandledRoute(
 
 
 def decide(request: Request, *, allow_database: bool) -> Response:
-    principal = _authorize(request, allow_database)
-    body = orjson.dumps(identity_body(principal))
-    return Response(body, media_type="application/json", headers=identity_headers(principal))
-
-
-def _authorize(request: Request, allow_database: bool) -> Principal:
     tessera = tessera_of(request)
-    _authenticate_proxy(request, allow_database)
+    _check_proxy(request, allow_database)
     method = request.headers.get("x-original-method") or request.headers.get("x-forwarded-method")
     uri = request.headers.get("x-original-uri") or request.headers.get("x-forwarded-uri")
     if not method or not uri:
         raise Unauthorized("The proxy must send the original method and URI.")
-    required = tessera.routes.required_scopes(method, uri)
-    # The proxy has proved who it is, so the client it names is the client (SPEC section 5).
-    client = ClientInfo(
-        ip=forwarded_client_ip(request, tessera.config.trusted_proxies),
-        user_agent=request.headers.get("user-agent"),
+    facts = request_facts(
+        request,
+        trusted_proxies=tessera.config.trusted_proxies,
+        cookie_name=tessera.config.session.cookie_name,
+        # The proxy has proved who it is, so the client it names is the client (SPEC 5).
+        address=forwarded_client_ip(request, tessera.config.trusted_proxies),
+        route=(method, uri),
     )
-    principal = identify(request, allow_database=allow_database, client=client)
-    missing = principal.missing_scopes(required)
-    if missing:
-        raise InsufficientScope(missing)
-    return principal
+    decision = tessera.authorizer.decide(facts, allow_database=allow_database)
+    principal = admit(request, facts, decision)
+    body = orjson.dumps(identity_body(principal))
+    return Response(body, media_type="application/json", headers=identity_headers(principal))
 
 
-def _authenticate_proxy(request: Request, allow_database: bool) -> None:
+def _check_proxy(request: Request, allow_database: bool) -> None:
     """The caller's service token; a wrong one counts against the caller's own address."""
     token = request.headers.get("x-tessera-service-token")
     if not token:
         raise Unauthorized("The proxy must send a service token in X-Tessera-Service-Token.")
-    tessera = tessera_of(request)
-    try:
-        if not token.startswith("svc_"):
-            raise Unauthorized("The service token in X-Tessera-Service-Token is not valid.")
-        tessera.service_tokens.authenticate(token, allow_database=allow_database)
-    except Unauthorized:
-        if not allow_database and not tessera.rate_limits.in_process:
-            raise WouldBlock from None  # counting waits on Redis: not on the event loop
-        tessera.rate_limits.count_failure(client_info(request).ip)
-        raise
+    caller_ip = client_info(request).ip
+    proxy = tessera_of(request).authorizer.service(token, caller_ip, allow_database=allow_database)
+    if isinstance(proxy, Refused):
+        raise refusal_error(proxy)
 
 
 def identity_body(principal: Principal) -> dict[str, Any]:

@@ -19,11 +19,14 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from tessera.authz import Decision, Refused, RequestFacts, refusal_error
 from tessera.clock import rfc3339
 from tessera.deployment import Tessera
 from tessera.edge.clientip import client_ip
 from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed, WouldBlock
-from tessera.keys.verify import Verdict
+from tessera.keys.records import KeyRecord
+from tessera.principal import Principal
+from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.text import UNCLEAN_MESSAGE
 from tessera.web import resources
 from tessera.web.fastpath import HandledRoute
@@ -87,10 +90,10 @@ async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
     token = _bearer(scope)
     body = _parse(raw_body)
     try:  # from the caches, on the event loop
-        verdict = _verify(tessera, scope, token, body, allow_database=False)
+        decision = _verify(tessera, scope, token, body, allow_database=False)
     except WouldBlock:  # a cache missed: ask the database from a worker thread
-        verdict = await run_in_threadpool(_verify, tessera, scope, token, body, True)
-    return orjson.dumps(verdict_body(verdict))
+        decision = await run_in_threadpool(_verify, tessera, scope, token, body, True)
+    return orjson.dumps(verdict_body(decision))
 
 
 class _JsonResponse(Response):
@@ -109,35 +112,27 @@ class _JsonResponse(Response):
 
 def _verify(
     tessera: Tessera, scope: Scope, token: str | None, body: VerifyBody, allow_database: bool
-) -> Verdict:
+) -> Decision:
     if token is None:
         raise Unauthorized(
             "The verification API needs a service token.", credential_presented=False
         )
     if not token.startswith("svc_"):
         raise Forbidden("The verification API accepts only service tokens.")
-    _authenticate_caller(tessera, scope, token, allow_database)
-    return tessera.key_verifier.verify(
+    caller_ip = client_ip(HTTPConnection(scope), tessera.config.trusted_proxies)
+    caller = tessera.authorizer.service(token, caller_ip, allow_database=allow_database)
+    if isinstance(caller, Refused):
+        raise refusal_error(caller)
+    facts = RequestFacts(
         body.key,
         required_scopes=tuple(body.required_scopes),
         workspace_id=body.workspace_id,
         require_workspace=body.require_workspace,
         client_ip=body.client_ip,
-        allow_database=allow_database,
+        keys_only=True,
         uses=body.uses,
     )
-
-
-def _authenticate_caller(tessera: Tessera, scope: Scope, token: str, allow_database: bool) -> None:
-    """The caller's service token; a wrong one counts against the caller's address, and past
-    ``failures_per_ip`` the answer is ``429``. Wrong tokens are never cached, so this runs in
-    a worker thread by then."""
-    try:
-        tessera.service_tokens.authenticate(token, allow_database=allow_database)
-    except Unauthorized:
-        caller = client_ip(HTTPConnection(scope), tessera.config.trusted_proxies)
-        tessera.rate_limits.count_failure(caller)
-        raise
+    return tessera.authorizer.decide(facts, allow_database=allow_database)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -185,32 +180,55 @@ def _refuse_unclean(raw: bytes) -> None:
         )
 
 
-def verdict_body(verdict: Verdict) -> dict[str, Any]:
-    body: dict[str, Any] = {"valid": verdict.valid, "code": verdict.code}
-    record, principal = verdict.record, verdict.principal
-    if record is not None:
-        body.update(
-            key_id=record.id,
-            organization_id=record.organization_id,
-            environment=record.environment,
-            scopes=sorted(principal.scopes) if principal else _scopes(record.scopes),
-            workspace_ids=list(record.workspace_ids) if record.workspace_ids is not None else None,
-            workspace_id=principal.workspace_id if principal else None,
-            expires_at=rfc3339(record.expires_at),
-        )
-    if verdict.missing_scopes:
-        body["missing_scopes"] = list(verdict.missing_scopes)
-    decision = verdict.rate_limit
-    if decision is not None:
-        body["rate_limit"] = {
-            "limit": decision.limit,
-            "remaining": decision.remaining,
-            "reset_seconds": decision.reset_seconds,
-        }
-        if not decision.allowed:
-            body["rate_limit"]["retry_after"] = decision.retry_after
+def verdict_body(decision: Decision) -> dict[str, Any]:
+    """The verdict on a key (SPEC section 5): its code, and what the key is when it exists."""
+    refused = decision if isinstance(decision, Refused) else None
+    code = refused.code if refused is not None else "valid"
+    body: dict[str, Any] = {"valid": refused is None, "code": code}
+    if decision.principal is not None:
+        body.update(_identity(decision.principal))
+    elif refused is not None and refused.key is not None:
+        body.update(_record(refused.key))
+    if refused is not None and refused.missing_scopes:
+        body["missing_scopes"] = list(refused.missing_scopes)
+    if decision.quota is not None:
+        body["rate_limit"] = _figures(decision.quota)
     return body
 
 
-def _scopes(scopes: frozenset[str] | None) -> list[str] | None:
-    return sorted(scopes) if scopes is not None else None
+def _identity(principal: Principal) -> dict[str, Any]:
+    workspaces = principal.workspace_ids
+    return {
+        "key_id": principal.id,
+        "organization_id": principal.organization_id,
+        "environment": principal.environment,
+        "scopes": sorted(principal.scopes),
+        "workspace_ids": list(workspaces) if workspaces is not None else None,
+        "workspace_id": principal.workspace_id,
+        "expires_at": rfc3339(principal.expires_at),
+    }
+
+
+def _record(record: KeyRecord) -> dict[str, Any]:
+    """A key that may not act (revoked, expired, outside its networks): what it is."""
+    workspaces = record.workspace_ids
+    return {
+        "key_id": record.id,
+        "organization_id": record.organization_id,
+        "environment": record.environment,
+        "scopes": sorted(record.scopes) if record.scopes is not None else None,
+        "workspace_ids": list(workspaces) if workspaces is not None else None,
+        "workspace_id": None,
+        "expires_at": rfc3339(record.expires_at),
+    }
+
+
+def _figures(quota: RateLimitDecision) -> dict[str, int]:
+    figures = {
+        "limit": quota.limit,
+        "remaining": quota.remaining,
+        "reset_seconds": quota.reset_seconds,
+    }
+    if not quota.allowed:
+        figures["retry_after"] = quota.retry_after
+    return figures
