@@ -16,6 +16,7 @@ Every step answers with data; the first refusal is the decision.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from tessera.authz.decision import (
@@ -55,8 +56,8 @@ FAILURES = frozenset({"unauthorized", "malformed", "not_found", "expired", "revo
 STATE_CHANGING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
-@dataclass(frozen=True)
-class _Caller:
+@dataclass(slots=True)
+class _Caller:  # who the credential is, between two steps of one decision
     principal: Principal
     key: KeyRecord | None = None  # when the credential is an API key
     renew_session: bool = False
@@ -107,9 +108,12 @@ class Authorizer:
             self._keys.record_use(caller.key.id, accepted=accepted, count=facts.uses)
         return decision
 
-    def service(self, raw: str, caller_ip: str | None, *, allow_database: bool) -> Decision:
+    def service(
+        self, raw: str, caller_ip: Callable[[], str | None], *, allow_database: bool
+    ) -> Principal | Refused:
         """A service token presented by a caller of the platform's own endpoints (the
-        verification API, forward auth); a wrong one counts against the caller's address."""
+        verification API, forward auth); a wrong one counts against the caller's address,
+        which ``caller_ip`` reads only then."""
         found = (
             self._service_tokens.service_principal(raw, allow_database=allow_database)
             if raw.startswith(SERVICE_PREFIX)
@@ -118,8 +122,8 @@ class Authorizer:
         if isinstance(found, Refused):
             if not allow_database and not self._quotas.in_process:
                 raise WouldBlock  # counting the failure waits on Redis
-            return self._throttled(found, caller_ip)
-        return Allowed(found, None, None)
+            return self._throttled(found, caller_ip())
+        return found
 
     def _caller(self, facts: RequestFacts, allow_database: bool) -> _Caller | Refused:
         credential = facts.credential
@@ -198,8 +202,8 @@ class Authorizer:
         quota = self._quotas.charge(principal, facts.uses)
         if quota is not None and not quota.allowed:
             return _of(caller, over(quota), principal, quota)
-        missing = tuple(principal.missing_scopes(required))
-        if missing:
+        if not principal.scopes.issuperset(required):
+            missing = tuple(principal.missing_scopes(required))
             refused = Refused("insufficient_scope", lacking(missing), missing_scopes=missing)
             return _of(caller, refused, principal, quota)
         return Allowed(principal, workspace, quota, caller.renew_session)
@@ -207,19 +211,18 @@ class Authorizer:
     def _workspace(
         self, principal: Principal, facts: RequestFacts, allow_database: bool
     ) -> str | Refused | None:
+        """The workspace the request acts in (None: none in particular), or the refusal."""
         resolved = resolve_workspace(
             principal.workspace_ids, facts.workspace_id, required=facts.require_workspace
         )
-        if isinstance(resolved, Refused) or resolved.workspace_id is None:
-            return resolved if isinstance(resolved, Refused) else None
-        owned = self._workspaces.in_organization(
-            resolved.workspace_id, principal.organization_id, allow_database=allow_database
-        )
-        return (
-            resolved.workspace_id
-            if owned
-            else Refused("workspace_forbidden", outside(facts.workspace_id))
-        )
+        if isinstance(resolved, Refused):
+            return resolved
+        workspace = resolved.workspace_id
+        if workspace is None or self._workspaces.in_organization(
+            workspace, principal.organization_id, allow_database=allow_database
+        ):
+            return workspace
+        return Refused("workspace_forbidden", outside(facts.workspace_id))
 
 
 def cross_site(

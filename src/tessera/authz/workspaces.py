@@ -12,6 +12,9 @@ class Resolved:
     workspace_id: str | None  # None: the request acts in no workspace in particular
 
 
+ANYWHERE = Resolved(None)
+
+
 def resolve_workspace(
     allowed: tuple[str, ...] | None, requested: str | None, *, required: bool = False
 ) -> Resolved | Refused:
@@ -25,4 +28,4 @@ def resolve_workspace(
         return Resolved(allowed[0])
     if required:
         return Refused("workspace_required", NAME_ONE)
-    return Resolved(None)
+    return ANYWHERE

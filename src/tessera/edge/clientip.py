@@ -20,6 +20,8 @@ def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress
 
 
 def is_trusted(address: str, cidrs: list[str]) -> bool:
+    if not cidrs:  # the default: nobody names a client, and no address need be parsed
+        return False
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -138,7 +138,10 @@ def _check_proxy(request: Request, allow_database: bool) -> None:
     token = request.headers.get("x-tessera-service-token")
     if not token:
         raise Unauthorized("The proxy must send a service token in X-Tessera-Service-Token.")
-    caller_ip = client_info(request).ip
+
+    def caller_ip() -> str | None:  # read only when the token is refused
+        return client_info(request).ip
+
     proxy = tessera_of(request).authorizer.service(token, caller_ip, allow_database=allow_database)
     if isinstance(proxy, Refused):
         raise refusal_error(proxy)

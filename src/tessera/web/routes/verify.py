@@ -119,8 +119,10 @@ def _verify(
         )
     if not token.startswith("svc_"):
         raise Forbidden("The verification API accepts only service tokens.")
-    caller_ip = client_ip(HTTPConnection(scope), tessera.config.trusted_proxies)
-    caller = tessera.authorizer.service(token, caller_ip, allow_database=allow_database)
+    trusted = tessera.config.trusted_proxies
+    caller = tessera.authorizer.service(
+        token, lambda: client_ip(HTTPConnection(scope), trusted), allow_database=allow_database
+    )
     if isinstance(caller, Refused):
         raise refusal_error(caller)
     facts = RequestFacts(
