@@ -67,7 +67,9 @@ class ServiceTokens:
             )
         return token, raw
 
-    def authenticate(self, raw: str, *, allow_database: bool = True) -> Principal:
+    def service_principal(self, raw: str, *, allow_database: bool) -> Principal | Refused:
+        """The token's service, or the refusal; with ``allow_database=False`` only remembered
+        tokens answer, and :class:`WouldBlock` is raised when a look-up would wait."""
         key = digest(raw)
         now = self._clock.timestamp()
         cached = self._known.get(key)
@@ -77,7 +79,7 @@ class ServiceTokens:
             raise WouldBlock
         token = self._store.by_digest(key)
         if token is None or token.revoked_at is not None:
-            raise Unauthorized("The service token is not valid.")
+            return Refused("unauthorized", "The service token is not valid.")
         principal = _principal(token.id)
         with self._lock:
             if len(self._known) > 1000:
@@ -85,12 +87,12 @@ class ServiceTokens:
             self._known[key] = (principal, now + CACHE_SECONDS)
         return principal
 
-    def service_principal(self, raw: str, *, allow_database: bool) -> Principal | Refused:
-        """:meth:`authenticate` for the authorization pipeline: a refusal is an answer."""
-        try:
-            return self.authenticate(raw, allow_database=allow_database)
-        except Unauthorized as refused:
-            return Refused("unauthorized", refused.detail)
+    def authenticate(self, raw: str) -> Principal:
+        """The token's service; :class:`Unauthorized` when it is not a live token."""
+        found = self.service_principal(raw, allow_database=True)
+        if isinstance(found, Refused):
+            raise Unauthorized(found.detail)
+        return found
 
 
 def _principal(token_id: str) -> Principal:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from tessera.errors import (
     Forbidden,
@@ -55,9 +55,11 @@ RefusalCode = Literal[
 ]
 
 
-@dataclass(frozen=True)
-class RequestFacts:
+class RequestFacts(NamedTuple):
     """A request, as far as authorization goes; the edge reads it from the request once.
+
+    Immutable like the frozen dataclasses around it, but a named tuple: one is built for every
+    request on the hot paths, in a third of a frozen dataclass's time.
 
     ``credential`` is what ``X-API-Key`` or ``Authorization: Bearer`` carried, as presented;
     ``session`` the session cookie, where a cookie may stand in for it. The scopes the request

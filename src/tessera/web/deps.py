@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from starlette.requests import HTTPConnection, Request
 
@@ -57,7 +56,7 @@ def _caller(
         required_scopes=scopes,
     )
     if require_workspace:
-        facts = replace(facts, require_workspace=True)
+        facts = facts._replace(require_workspace=True)
     return admit(request, facts, tessera.authorizer.decide(facts))
 
 

@@ -24,9 +24,6 @@ from tessera.clock import rfc3339
 from tessera.deployment import Tessera
 from tessera.edge.clientip import client_ip
 from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed, WouldBlock
-from tessera.keys.records import KeyRecord
-from tessera.principal import Principal
-from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.text import UNCLEAN_MESSAGE
 from tessera.web import resources
 from tessera.web.fastpath import HandledRoute
@@ -185,52 +182,28 @@ def _refuse_unclean(raw: bytes) -> None:
 def verdict_body(decision: Decision) -> dict[str, Any]:
     """The verdict on a key (SPEC section 5): its code, and what the key is when it exists."""
     refused = decision if isinstance(decision, Refused) else None
-    code = refused.code if refused is not None else "valid"
-    body: dict[str, Any] = {"valid": refused is None, "code": code}
-    if decision.principal is not None:
-        body.update(_identity(decision.principal))
-    elif refused is not None and refused.key is not None:
-        body.update(_record(refused.key))
+    body: dict[str, Any] = {"valid": refused is None, "code": refused.code if refused else "valid"}
+    found = decision.principal or (refused.key if refused else None)
+    if found is not None:
+        workspaces = found.workspace_ids
+        body.update(
+            key_id=found.id,
+            organization_id=found.organization_id,
+            environment=found.environment,
+            scopes=sorted(found.scopes) if found.scopes is not None else None,
+            workspace_ids=list(workspaces) if workspaces is not None else None,
+            workspace_id=decision.principal.workspace_id if decision.principal else None,
+            expires_at=rfc3339(found.expires_at),
+        )
     if refused is not None and refused.missing_scopes:
         body["missing_scopes"] = list(refused.missing_scopes)
-    if decision.quota is not None:
-        body["rate_limit"] = _figures(decision.quota)
+    quota = decision.quota
+    if quota is not None:
+        body["rate_limit"] = {
+            "limit": quota.limit,
+            "remaining": quota.remaining,
+            "reset_seconds": quota.reset_seconds,
+        }
+        if not quota.allowed:
+            body["rate_limit"]["retry_after"] = quota.retry_after
     return body
-
-
-def _identity(principal: Principal) -> dict[str, Any]:
-    workspaces = principal.workspace_ids
-    return {
-        "key_id": principal.id,
-        "organization_id": principal.organization_id,
-        "environment": principal.environment,
-        "scopes": sorted(principal.scopes),
-        "workspace_ids": list(workspaces) if workspaces is not None else None,
-        "workspace_id": principal.workspace_id,
-        "expires_at": rfc3339(principal.expires_at),
-    }
-
-
-def _record(record: KeyRecord) -> dict[str, Any]:
-    """A key that may not act (revoked, expired, outside its networks): what it is."""
-    workspaces = record.workspace_ids
-    return {
-        "key_id": record.id,
-        "organization_id": record.organization_id,
-        "environment": record.environment,
-        "scopes": sorted(record.scopes) if record.scopes is not None else None,
-        "workspace_ids": list(workspaces) if workspaces is not None else None,
-        "workspace_id": None,
-        "expires_at": rfc3339(record.expires_at),
-    }
-
-
-def _figures(quota: RateLimitDecision) -> dict[str, int]:
-    figures = {
-        "limit": quota.limit,
-        "remaining": quota.remaining,
-        "reset_seconds": quota.reset_seconds,
-    }
-    if not quota.allowed:
-        figures["retry_after"] = quota.retry_after
-    return figures
