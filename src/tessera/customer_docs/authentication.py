@@ -9,13 +9,13 @@ configuration returns ``None``.
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from tessera.config import Config
-from tessera.customer_docs.markdown import Page, Section, block, code, examples, table, text
+from tessera.customer_docs.calls import as_json, curl_post, key_request, new_key_body, token_request
+from tessera.customer_docs.facts import Facts
+from tessera.customer_docs.markdown import Page, Section, block, code, table, text
 from tessera.errors import (
     Conflict,
     EmailTaken,
@@ -34,62 +34,11 @@ from tessera.errors import (
     WorkspaceRequired,
 )
 from tessera.keys.format import CHECKSUM_LENGTH, RANDOM_LENGTH
-from tessera.ratelimit.gcra import Quota, decide
+from tessera.ratelimit.gcra import decide
 from tessera.ratelimit.headers import rate_limit_headers
-from tessera.scopes import BUILTIN_SCOPES, Scope, ScopeCatalog
+from tessera.scopes import Scope, ScopeCatalog
 
 BODY_LENGTH = RANDOM_LENGTH + CHECKSUM_LENGTH
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the page says that differs from one deployment to another."""
-
-    base: str
-    prefix: str
-    label: str
-    product_scopes: tuple[Scope, ...]
-    account_scopes: tuple[Scope, ...]
-    quota: Quota
-    access_ttl_seconds: int
-    refresh_ttl_days: int
-    signing_algorithm: str
-    signup_open: bool
-    max_key_lifetime_days: int
-
-    @classmethod
-    def of(cls, config: Config, catalog: ScopeCatalog) -> Facts:
-        product = {s.name for s in config.scope}
-        return cls(
-            base=config.issuer,
-            prefix=config.key_prefix,
-            label=config.workspace_label,
-            product_scopes=tuple(catalog.scopes[s.name] for s in config.scope),
-            account_scopes=tuple(
-                catalog.scopes[name] for name in BUILTIN_SCOPES if name not in product
-            ),
-            quota=Quota(config.rate_limit.requests, config.rate_limit.per_seconds),
-            access_ttl_seconds=config.tokens.access_ttl_seconds,
-            refresh_ttl_days=config.tokens.refresh_ttl_days,
-            signing_algorithm=config.tokens.signing_algorithm,
-            signup_open=config.signup == "open",
-            max_key_lifetime_days=config.max_key_lifetime_days,
-        )
-
-    @property
-    def key_variable(self) -> str:
-        """The environment variable the examples read the key from (a valid shell name)."""
-        name = f"{self.prefix.upper()}_API_KEY"
-        return name if name[0].isalpha() else f"KEY_{name}"
-
-    @property
-    def example_scopes(self) -> list[str]:
-        """Scopes for the examples: the product's own where it has some."""
-        grantable = [s.name for s in self.product_scopes if not s.admin_only]
-        return grantable[:2] or ["workspaces:read"]
-
-    def url(self, path: str) -> str:
-        return self.base + path
 
 
 def build_page(config: Config, catalog: ScopeCatalog) -> Page:
@@ -126,7 +75,7 @@ A lost key is revoked and replaced, never recovered.
 A key holding `api_keys:write` can also make keys over the API, never with more than it holds \
 itself; the answer is the only place the new key appears, in `"key"`:
 
-{block("sh", _curl_post(facts, "/v1/api-keys", _new_key_body(facts)))}
+{block("sh", curl_post(facts, "/v1/api-keys", new_key_body(facts)))}
 """
     return Section("getting-a-key", "Getting an API key", body)
 
@@ -159,36 +108,8 @@ tickets for leaked keys, look for:
 
 def authenticating(facts: Facts) -> Section:
     variable = facts.key_variable
-    url = facts.url("/v1/workspaces")
     key = f"{facts.prefix}_live_…"
     headers = f"Authorization: Bearer {key}\nX-API-Key: {key}"
-    curl = f"""\
-export {variable}="{facts.prefix}_live_…"
-
-curl {shlex.quote(url)} \\
-  -H "Authorization: Bearer ${variable}"
-
-curl {shlex.quote(url)} \\
-  -H "X-API-Key: ${variable}\""""
-    python = f"""\
-import os
-
-import requests
-
-response = requests.get(
-    {_json(url)},
-    headers={{"Authorization": f"Bearer {{os.environ['{variable}']}}"}},
-    timeout=10,
-)
-response.raise_for_status()
-print(response.json()["data"])"""
-    javascript = f"""\
-const response = await fetch({_json(url)}, {{
-  headers: {{ Authorization: `Bearer ${{process.env.{variable}}}` }},
-}});
-const body = await response.json();
-if (!response.ok) throw new Error(`${{body.code}}: ${{body.detail}}`);
-console.log(body.data);"""
     body = f"""\
 Send the key with every request, in either of these headers:
 
@@ -197,7 +118,7 @@ Send the key with every request, in either of these headers:
 Keep the key out of your code: the examples read it from the {code(variable)} environment \
 variable. Each lists the {text(facts.label)}s the key can reach (scope `workspaces:read`).
 
-{examples(curl, python, javascript)}
+{key_request(facts)}
 """
     return Section("authenticating", "Authenticating requests", body)
 
@@ -249,11 +170,11 @@ def user_tokens(facts: Facts) -> Section:
 Apps that act for a signed-in person, rather than a server holding a key, exchange the \
 person's email and password for an access token and a refresh token:
 
-{_token_examples(facts, sign_in)}
+{token_request(facts, sign_in)}
 
 The answer:
 
-{block("json", _json(answer))}
+{block("json", as_json(answer))}
 
 Send the access token as `Authorization: Bearer <access_token>`. It is a JWT (RFC 9068, header \
 `typ: at+jwt`) signed with {facts.signing_algorithm}; its `iss` and `aud` are \
@@ -263,7 +184,7 @@ Send the access token as `Authorization: Bearer <access_token>`. It is a JWT (RF
 
 Before then, trade the refresh token for a new pair:
 
-{_token_examples(facts, refresh)}
+{token_request(facts, refresh)}
 
 A refresh token works once: the answer carries a new one and the old one is spent. Presenting \
 a spent refresh token again ends every token of that sign-in, since someone may have copied \
@@ -337,7 +258,7 @@ def revocation(facts: Facts) -> Section:
         if facts.max_key_lifetime_days
         else ""
     )
-    roll = _curl_post(facts, "/v1/api-keys/key_…/roll", {"expires_old_in_seconds": 3600})
+    roll = curl_post(facts, "/v1/api-keys/key_…/roll", {"expires_old_in_seconds": 3600})
     body = f"""\
 Revoking a key is immediate and final: the next request with it is refused with `401`. In the \
 dashboard, open **Settings → API Keys**, find the key by its name or prefix, press **Revoke** \
@@ -422,46 +343,6 @@ def _scope_table(scopes: tuple[Scope, ...]) -> str:
     return table(("Scope", "Grants", "Admin only"), rows)
 
 
-def _new_key_body(facts: Facts) -> dict[str, object]:
-    return {"name": "Production integration", "scopes": facts.example_scopes}
-
-
-def _curl_post(facts: Facts, path: str, payload: dict[str, object]) -> str:
-    return (
-        f"curl {shlex.quote(facts.url(path))} \\\n"
-        f'  -H "Authorization: Bearer ${facts.key_variable}" \\\n'
-        "  -H 'Content-Type: application/json' \\\n"
-        f"  -d {shlex.quote(_json(payload))}"
-    )
-
-
-def _token_examples(facts: Facts, payload: dict[str, str]) -> str:
-    url = facts.url("/v1/auth/token")
-    curl = (
-        f"curl {shlex.quote(url)} \\\n"
-        "  -H 'Content-Type: application/json' \\\n"
-        f"  -d {shlex.quote(_json(payload))}"
-    )
-    python = f"""\
-import requests
-
-response = requests.post(
-    {_json(url)},
-    json={_json(payload)},
-    timeout=10,
-)
-response.raise_for_status()
-tokens = response.json()"""
-    javascript = f"""\
-const response = await fetch({_json(url)}, {{
-  method: "POST",
-  headers: {{ "Content-Type": "application/json" }},
-  body: JSON.stringify({_json(payload)}),
-}});
-const tokens = await response.json();"""
-    return examples(curl, python, javascript)
-
-
 def _duration(seconds: int, one: str = "1 ") -> str:
     """``3600`` is "1 hour", ``90`` "90 seconds"; ``one`` is what a single unit is preceded by
     ("1 hour", or "hour" in "per hour")."""
@@ -470,8 +351,3 @@ def _duration(seconds: int, one: str = "1 ") -> str:
             count = seconds // size
             return f"{one}{unit}" if count == 1 else f"{count} {unit}s"
     return f"{seconds} seconds"
-
-
-def _json(value: object) -> str:
-    """JSON text, which is also a Python and JavaScript literal for these values."""
-    return json.dumps(value, ensure_ascii=False)
