@@ -15,7 +15,7 @@ from starlette.types import ASGIApp
 
 from tessera.deployment import Tessera
 from tessera.errors import FieldError, InvalidRequest, TesseraError, ValidationFailed
-from tessera.web import docs, openapi
+from tessera.web import customer_docs, docs, openapi
 from tessera.web.dashboard import routes as dashboard
 from tessera.web.dashboard.pages import STATIC, SignInRequired, to_sign_in
 from tessera.web.fastpath import FastPaths
@@ -79,6 +79,7 @@ def create_api(tessera: Tessera) -> FastAPI:
     app.include_router(dashboard.router)
     # The routes themselves, for the Allow header of a 405 (FastAPI nests included routers).
     app.state.routes = [route for m in (*routers, dashboard) for route in m.router.routes]
+    app.include_router(customer_docs.router)
     docs.install(app)
     openapi.install(app, tessera.config.session.cookie_name)
     app.add_exception_handler(SignInRequired, to_sign_in)

@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 
 from tessera.deployment import Tessera
 from tessera.errors import Forbidden
+from tessera.origins import deployment_origins
 from tessera.principal import Principal
 
 STATE_CHANGING = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -68,7 +69,9 @@ def check_same_origin(connection: HTTPConnection, tessera: Tessera) -> None:
     if connection.scope.get("method") not in STATE_CHANGING:
         return
     origin = connection.headers.get("origin")
-    if origin is not None and origin.rstrip("/") != tessera.config.origin:
+    config = tessera.config
+    origins = deployment_origins(config.public_url, tuple(config.allowed_origins))
+    if origin is not None and not origins.allows(origin):
         raise Forbidden("Cross-origin requests may not use the session cookie.")
     if connection.headers.get("sec-fetch-site") == "cross-site":
         raise Forbidden("Cross-site requests may not use the session cookie.")
