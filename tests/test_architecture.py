@@ -18,6 +18,7 @@ PACKAGE = Path(tessera.__file__).parent
 EDGE = (
     "tessera.web",
     "tessera.edge",
+    "tessera.customer_docs",
     "tessera.cli",
     "tessera.__main__",
     "tessera.integrations",

@@ -1,13 +1,16 @@
 """A small contacts API of the kind Tessera's users sell, protected by Tessera.
 
-Run it against a Tessera server (remote mode, API keys):
+``from_environment`` builds it from environment variables (README.md of this folder has the
+whole walk-through). Against a Tessera server started with this folder's ``tessera.toml``,
+asking its verification API about each API key (remote mode):
 
     TESSERA_URL=http://127.0.0.1:8000 TESSERA_SERVICE_TOKEN=svc_… \\
-        .venv/bin/uvicorn examples.contacts_api.app:app --port 9000
+        .venv/bin/uvicorn --factory examples.contacts_api.app:from_environment --port 9000
 
 or beside Tessera on the same database (local mode, keys and user tokens):
 
-    TESSERA_CONFIG=tessera.toml .venv/bin/uvicorn examples.contacts_api.app:app --port 9000
+    TESSERA_CONFIG=examples/contacts_api/tessera.toml \\
+        .venv/bin/uvicorn --factory examples.contacts_api.app:from_environment --port 9000
 """
 
 from __future__ import annotations

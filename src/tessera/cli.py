@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from tessera.deployment import Tessera
 from tessera.errors import ConfigError, OrganizationExists, TesseraError
 from tessera.keys import format as key_format
 from tessera.logs import configure_logging
+from tessera.origins import listening_mismatch
 
 app = typer.Typer(
     help="Tessera: authentication for companies that sell a public API.", no_args_is_help=True
@@ -40,9 +42,9 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _config(path: Path | None) -> Config:
+def _config(path: Path | None, listen: tuple[str, int] | None = None) -> Config:
     try:
-        return load_config(path)
+        return load_config(path, listen=listen)
     except ConfigError as exc:
         raise _fail(str(exc), 2) from None
 
@@ -69,12 +71,17 @@ def serve(
     """Migrate the database if needed and serve the API, the dashboard and OAuth endpoints."""
     import uvicorn
 
-    settings = _config(config)
+    settings = _config(config, listen=(host, port))
     configure_logging(settings.log_level)
+    mismatch = listening_mismatch(settings.public_url, host, port)
+    if mismatch:
+        logging.getLogger("tessera").warning(mismatch)
     with _deployment(config):
         pass  # migrations and the first signing key, once, before any worker starts
     if config is not None:
         os.environ["TESSERA_CONFIG"] = str(config.resolve())
+    # Workers read the configuration again, without --host/--port: hand them the public_url.
+    os.environ["TESSERA_PUBLIC_URL"] = settings.public_url
     typer.echo(
         f"Tessera listening on http://{host}:{port} ({settings.database_url.split('://')[0]})",
         err=True,

@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from tessera.errors import ConfigError, InvalidRequest
+from tessera.origins import listening_url, origin_of_url, parse_origin
 from tessera.request_path import route_pattern
 
 SCOPE_PATTERN = re.compile(r"^[a-z0-9_-]+:[a-z0-9_-]+$")
@@ -83,6 +84,8 @@ class Config:
     forward_auth_default: Literal["deny", "authenticate"] = "deny"
     # Proxies (CIDRs) whose X-Forwarded-For is believed when finding the client's address.
     trusted_proxies: list[str] = field(default_factory=list)
+    # More origins trusted for cookie-authenticated writes and return paths (besides public_url's).
+    allowed_origins: list[str] = field(default_factory=list)
     # Argon2id parameters: "default" (RFC 9106 low-memory) or "cheapest" (test suites only).
     password_profile: Literal["default", "cheapest"] = "default"  # noqa: S105 (a profile name)
     # Argon2 computations at once (0: half the cores, at least one) and how many may wait.
@@ -127,12 +130,18 @@ def load_config(
     *,
     environ: dict[str, str] | None = None,
     overrides: dict[str, Any] | None = None,
+    listen: tuple[str, int] | None = None,
 ) -> Config:
-    """Read the file (if any), apply ``TESSERA_*`` variables, then ``overrides``, and validate."""
+    """Read the file (if any), apply ``TESSERA_*`` variables, then ``overrides``, and validate.
+
+    ``listen`` is the server's host and port: ``public_url``, when none of those set it, is
+    derived from them (SPEC section 9)."""
     env = dict(os.environ if environ is None else environ)
     raw = _read_file(path, env)
     _apply_environment(raw, env)
     raw.update(overrides or {})
+    if listen is not None and "public_url" not in raw:
+        raw["public_url"] = listening_url(*listen)
     config: Config = _build(Config, raw, "")
     _validate(config)
     return config
@@ -229,8 +238,14 @@ def _join(where: str, key: str) -> str:
 def _validate(config: Config) -> None:
     if not KEY_PREFIX_PATTERN.match(config.key_prefix):
         raise ConfigError("config key 'key_prefix' must be 2-10 lowercase letters or digits")
-    if urlsplit(config.public_url).scheme not in ("http", "https"):
+    if origin_of_url(config.public_url) is None:
         raise ConfigError("config key 'public_url' must be an http(s) URL")
+    for index, origin in enumerate(config.allowed_origins):
+        if parse_origin(origin) is None:
+            raise ConfigError(
+                f"config key 'allowed_origins[{index}]': {origin!r} is not an origin "
+                "(scheme://host[:port])"
+            )
     if not config.database_url.startswith(("sqlite", "postgresql")):
         raise ConfigError("config key 'database_url' must start with sqlite:// or postgresql://")
     for index, scope in enumerate(config.scope):

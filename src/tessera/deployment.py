@@ -25,6 +25,7 @@ from tessera.keys.cache import EvictionBus
 from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
+from tessera.origins import deployment_origins
 from tessera.ratelimit import MemoryRateLimiter, RateLimiter
 from tessera.ratelimit.policy import RateLimits
 from tessera.ratelimit.redis import RedisRateLimiter
@@ -134,7 +135,7 @@ class Tessera:
             quotas=self.rate_limits,
             routes=self.routes,
             key_prefix=config.key_prefix,
-            origin=config.origin,
+            origins=deployment_origins(config.public_url, tuple(config.allowed_origins)),
         )
 
     def start(self, *, migrate: bool = True) -> None:

@@ -26,6 +26,7 @@ from tessera.config import load_config
 from tessera.keys.format import generate
 from tessera.keys.records import KeyRecord, key_principal
 from tessera.keys.verify import KeyIdentity
+from tessera.origins import deployment_origins
 from tessera.principal import Principal
 from tessera.ratelimit import MemoryRateLimiter, Quota
 from tessera.ratelimit.policy import RateLimits, failure_key
@@ -107,7 +108,7 @@ class World:
             quotas=self.quotas,
             routes=self,
             key_prefix="tsr",
-            origin=ORIGIN,
+            origins=deployment_origins(ORIGIN, ()),
         )
 
 

@@ -43,6 +43,7 @@ from tessera.authz.workspaces import resolve_workspace
 from tessera.errors import WouldBlock
 from tessera.keys.format import looks_like_key
 from tessera.keys.records import KeyRecord
+from tessera.origins import DeploymentOrigins
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 
@@ -75,7 +76,7 @@ class Authorizer:
         quotas: Quotas,
         routes: Routes,
         key_prefix: str,
-        origin: str,
+        origins: DeploymentOrigins,
     ) -> None:
         self._keys = keys
         self._workspaces = workspaces
@@ -85,7 +86,7 @@ class Authorizer:
         self._quotas = quotas
         self._routes = routes
         self._key_prefix = key_prefix
-        self._origin = origin
+        self._origins = origins
 
     def decide(self, facts: RequestFacts, *, allow_database: bool = True) -> Decision:
         """The decision on ``facts``. With ``allow_database=False`` only what is in memory is
@@ -168,7 +169,7 @@ class Authorizer:
         found = self._sessions.session_identity(raw, facts.organization_id)
         if found is None:
             return Refused("unauthorized", NO_CREDENTIAL, credential_presented=False)
-        refused = cross_site(facts.method, facts.origin, facts.fetch_site, self._origin)
+        refused = cross_site(facts.method, facts.origin, facts.fetch_site, self._origins)
         if refused is not None:
             return replace(refused, renew_session=found.renewed)
         return _Caller(found.principal, renew_session=found.renewed)
@@ -226,13 +227,13 @@ class Authorizer:
 
 
 def cross_site(
-    method: str, origin: str | None, fetch_site: str | None, own_origin: str
+    method: str, origin: str | None, fetch_site: str | None, origins: DeploymentOrigins
 ) -> Refused | None:
     """A state-changing request from another site may not ride on the session cookie (CSRF):
-    a foreign ``Origin`` or a cross-site ``Sec-Fetch-Site``."""
+    an ``Origin`` that is not one of the deployment's, or a cross-site ``Sec-Fetch-Site``."""
     if method.upper() not in STATE_CHANGING:
         return None
-    if origin is not None and origin.rstrip("/") != own_origin:
+    if origin is not None and not origins.allows(origin):
         return Refused("forbidden", "Cross-origin requests may not use the session cookie.")
     if fetch_site == "cross-site":
         return Refused("forbidden", "Cross-site requests may not use the session cookie.")

@@ -10,7 +10,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from tessera.deployment import Tessera
-from tessera.web import docs, openapi, problems
+from tessera.web import customer_docs, docs, openapi, problems
 from tessera.web.dashboard import routes as dashboard
 from tessera.web.dashboard.pages import STATIC, SignInRequired, to_sign_in
 from tessera.web.fastpath import FastPaths
@@ -69,6 +69,7 @@ def create_api(tessera: Tessera) -> FastAPI:
     # The routes themselves, for the Allow header of a 405 (FastAPI nests included routers).
     included = [route for m in (*routers, dashboard) for route in m.router.routes]
     app.state.routes = [*HOT_ROUTES, *included]
+    app.include_router(customer_docs.router)
     docs.install(app)
     openapi.install(app, tessera.config.session.cookie_name)
     app.add_exception_handler(SignInRequired, to_sign_in)

@@ -7,6 +7,7 @@ from starlette.requests import HTTPConnection
 from tessera.authz import refusal_error
 from tessera.authz.pipeline import cross_site
 from tessera.deployment import Tessera
+from tessera.origins import deployment_origins
 from tessera.principal import Principal
 
 
@@ -61,11 +62,12 @@ def cookie_principal(connection: HTTPConnection, tessera: Tessera) -> Principal 
 def check_same_origin(connection: HTTPConnection, tessera: Tessera) -> None:
     """Refuse a state-changing request from another site (CSRF), as the pipeline refuses one
     that the cookie alone authenticates (``authz/``)."""
+    config = tessera.config
     refused = cross_site(
         connection.scope.get("method", "GET"),
         connection.headers.get("origin"),
         connection.headers.get("sec-fetch-site"),
-        tessera.config.origin,
+        deployment_origins(config.public_url, tuple(config.allowed_origins)),
     )
     if refused is not None:
         raise refusal_error(refused)

@@ -1,0 +1,1 @@
+"""Pages a deployment publishes for its own customers, built from its live configuration."""
