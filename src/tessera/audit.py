@@ -98,6 +98,27 @@ def actor_of(principal: Principal | None) -> Actor:
     return kind, principal.id
 
 
+def by_principal(
+    action: Action,
+    actor: Principal,
+    target: tuple[str, str],
+    *,
+    now: datetime,
+    client: ClientInfo,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """A change a caller made in the organization it acts in."""
+    return event(
+        action,
+        now=now,
+        organization_id=actor.organization_id,
+        actor=actor_of(actor),
+        target=target,
+        client=client,
+        details=details,
+    )
+
+
 def event(
     action: Action,
     *,

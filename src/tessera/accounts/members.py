@@ -94,14 +94,9 @@ class Members:
         client: ClientInfo,
         details: dict[str, Any],
     ) -> audit.AuditEvent:
-        return audit.event(
-            action,
-            now=self._clock.now(),
-            organization_id=actor.organization_id,
-            actor=audit.actor_of(actor),
-            target=("user", user_id),
-            client=client,
-            details=details,
+        target = ("user", user_id)
+        return audit.by_principal(
+            action, actor, target, now=self._clock.now(), client=client, details=details
         )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from tessera import audit
 from tessera.accounts.records import Workspace, workspace_resource
@@ -64,15 +63,10 @@ class Workspaces:
     def _event(
         self, action: audit.Action, actor: Principal, workspace: Workspace, client: ClientInfo
     ) -> audit.AuditEvent:
-        details: dict[str, Any] = {"name": workspace.name}
-        return audit.event(
-            action,
-            now=self._clock.now(),
-            organization_id=actor.organization_id,
-            actor=audit.actor_of(actor),
-            target=("workspace", workspace.id),
-            client=client,
-            details=details,
+        target = ("workspace", workspace.id)
+        details = {"name": workspace.name}
+        return audit.by_principal(
+            action, actor, target, now=self._clock.now(), client=client, details=details
         )
 
 

@@ -235,14 +235,10 @@ class ApiKeys:
         client: ClientInfo,
         details: dict[str, Any],
     ) -> audit.AuditEvent:
-        return audit.event(
-            action,
-            now=self._clock.now(),
-            organization_id=key.organization_id,
-            actor=audit.actor_of(actor),
-            target=("api_key", key.id),
-            client=client,
-            details=details,
+        # The caller's organization is the key's: _find refuses keys of any other.
+        target = ("api_key", key.id)
+        return audit.by_principal(
+            action, actor, target, now=self._clock.now(), client=client, details=details
         )
 
 
