@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -112,6 +113,16 @@ def test_a_password_hash_is_replaced(db: Database, now: datetime) -> None:
     with store.transaction() as tx:
         tx.set_password_hash(ada.id, "stronger-hash")
     assert store.user(ada.id).password_hash == "stronger-hash"
+
+
+def test_an_email_is_marked_verified(db: Database, now: datetime) -> None:
+    """Users start unverified; set_email_verified changes that flag and nothing else."""
+    store = SqlAccountStore(db)
+    ada, _, _ = _seed(store, now)
+    assert ada.email_verified is False
+    with store.transaction() as tx:
+        tx.set_email_verified(ada.id, True)
+    assert store.user(ada.id) == replace(ada, email_verified=True)
 
 
 def test_a_failed_transaction_leaves_nothing(db: Database, now: datetime) -> None:

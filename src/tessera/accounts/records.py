@@ -16,6 +16,7 @@ class User:
     name: str
     created_at: datetime
     password_hash: str | None = field(default=None, repr=False)
+    email_verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def user_resource(user: User) -> dict[str, Any]:
         "id": user.id,
         "object": "user",
         "email": user.email,
+        "email_verified": user.email_verified,
         "name": user.name,
         "created_at": rfc3339(user.created_at),
     }

@@ -58,10 +58,16 @@ class SqlAccountChanges(_Reads, SqlChanges):
                 email_key=normalize_email(user.email),
                 name=user.name,
                 password_hash=user.password_hash,
+                email_verified=user.email_verified,
                 created_at=user.created_at,
             )
         )
         self.session.flush()
+
+    def set_email_verified(self, user_id: str, verified: bool) -> None:
+        self.session.execute(
+            update(models.User).where(models.User.id == user_id).values(email_verified=verified)
+        )
 
     def set_password_hash(self, user_id: str, password_hash: str) -> None:
         self.session.execute(
@@ -243,7 +249,9 @@ def existing_workspaces(session: Session, organization_id: str, ids: list[str]) 
 
 
 def user_of(row: models.User) -> User:
-    return User(row.id, row.email, row.name, row.created_at, row.password_hash)
+    return User(
+        row.id, row.email, row.name, row.created_at, row.password_hash, row.email_verified
+    )
 
 
 def organization_of(row: models.Organization) -> Organization:

@@ -71,6 +71,9 @@ class User(Resource):
     id: str = Field(examples=["usr_7Qm3Zr9vT1kLw0Xa2Bcd"])
     object: Literal["user"]
     email: str
+    email_verified: bool = Field(
+        description="Whether the person proved control of the email (a link or a provider)."
+    )
     name: str
     created_at: Timestamp
 
