@@ -249,9 +249,7 @@ def existing_workspaces(session: Session, organization_id: str, ids: list[str]) 
 
 
 def user_of(row: models.User) -> User:
-    return User(
-        row.id, row.email, row.name, row.created_at, row.password_hash, row.email_verified
-    )
+    return User(row.id, row.email, row.name, row.created_at, row.password_hash, row.email_verified)
 
 
 def organization_of(row: models.Organization) -> Organization:
