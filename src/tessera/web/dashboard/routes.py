@@ -30,6 +30,7 @@ from tessera.web.dashboard.pages import (
     workspace_names,
 )
 from tessera.web.deps import client_info, tessera_of
+from tessera.web.return_path import return_path
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,9 +49,11 @@ def home(request: Request) -> Response:
 
 @router.get("/login")
 def login_page(request: Request) -> Response:
+    after = return_path(request, request.query_params.get("next"))
     if visitor(request):
-        return _redirect("/settings/api-keys")
-    return render(request, "login.html", signup_open=tessera_of(request).config.signup == "open")
+        return _redirect(after)
+    open_signup = tessera_of(request).config.signup == "open"
+    return render(request, "login.html", signup_open=open_signup, next=after)
 
 
 @router.post("/login")
@@ -73,9 +76,10 @@ async def login(request: Request) -> Response:
             error=refused.detail,
             email=email,
             signup_open=open_signup,
+            next=return_path(request, form.get("next")),
         )
     _, raw = tessera.sessions.start(user.id, client_info(request))
-    return _redirect("/settings/api-keys", set_cookie_header(tessera, raw))
+    return _redirect(return_path(request, form.get("next")), set_cookie_header(tessera, raw))
 
 
 @router.get("/signup")
