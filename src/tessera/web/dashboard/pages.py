@@ -14,11 +14,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Scope
 
+from tessera.accounts.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from tessera.accounts.records import Organization, User, Workspace
 from tessera.deployment import Tessera
 from tessera.edge.problems import Problem
 from tessera.errors import Forbidden
 from tessera.principal import Principal
+from tessera.text import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, PERSON_NAME_MAX_LENGTH
 from tessera.web.cookies import check_same_origin, cookie_principal
 from tessera.web.deps import tessera_of
 
@@ -77,6 +79,14 @@ def _status(key: dict[str, Any]) -> str:
 
 
 templates.filters.update(day=_day, ago=_ago, status=_status)
+# The API's length limits, for the forms' maxlength (the server checks them again).
+templates.globals["limits"] = {
+    "name": NAME_MAX_LENGTH,
+    "person_name": PERSON_NAME_MAX_LENGTH,
+    "email": EMAIL_MAX_LENGTH,
+    "password_min": MIN_PASSWORD_LENGTH,
+    "password_max": MAX_PASSWORD_LENGTH,
+}
 
 
 @dataclass(frozen=True)

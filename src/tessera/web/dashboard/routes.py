@@ -19,6 +19,7 @@ from tessera.principal import ClientInfo
 from tessera.scopes import ADMIN_ROLES
 from tessera.sessions.service import session_resource
 from tessera.web.cookies import check_same_origin, clear_cookie_header, set_cookie_header
+from tessera.web.dashboard import forms
 from tessera.web.dashboard.pages import (
     Visitor,
     check_form,
@@ -31,6 +32,7 @@ from tessera.web.dashboard.pages import (
 )
 from tessera.web.deps import client_info, tessera_of
 from tessera.web.return_path import return_path
+from tessera.web.routes.auth import SignupBody
 
 router = APIRouter(include_in_schema=False)
 
@@ -101,17 +103,24 @@ async def signup(request: Request) -> Response:
         if tessera.config.signup != "open":
             raise Forbidden("Sign-up is closed.")
         # Off the event loop: hashing takes a slot of the bounded pool and may wait for one.
-        user_id = await run_in_threadpool(_sign_up, tessera, fields, client_info(request))
+        body = forms.read(SignupBody, form)
+        user_id = await run_in_threadpool(_sign_up, tessera, body, client_info(request))
     except TesseraError as refused:
+        errors = forms.field_errors(refused)
         return render(
-            request, "signup.html", status=status_of(refused), error=refused.detail, form=fields
+            request,
+            "signup.html",
+            status=status_of(refused),
+            error=forms.summary(refused, errors, fields),
+            errors=errors,
+            form=fields,
         )
     _, raw = tessera.sessions.start(user_id, client_info(request))
     return _redirect("/settings/api-keys", set_cookie_header(tessera, raw))
 
 
-def _sign_up(tessera: Tessera, fields: dict[str, str], client: ClientInfo) -> str:
-    return tessera.accounts.sign_up(**fields, client=client).user.id
+def _sign_up(tessera: Tessera, body: SignupBody, client: ClientInfo) -> str:
+    return tessera.accounts.sign_up(**body.model_dump(), client=client).user.id
 
 
 @router.post("/logout")
