@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
@@ -148,3 +149,55 @@ def test_a_trusted_proxy_that_is_not_a_cidr_stops_the_start() -> None:
     """A typo in trusted_proxies is a ConfigError naming it, not a 500 at the first request."""
     with pytest.raises(ConfigError, match=r"trusted_proxies\[1\]"):
         load_config(environ={}, overrides={"trusted_proxies": ["10.0.0.0/8", "localhost"]})
+
+
+def test_providers_are_read_with_their_overrides(tmp_path: Path) -> None:
+    """[[provider]] tables: built-in names, a discovered provider, endpoint overrides."""
+    path = _write(
+        tmp_path,
+        """
+[[provider]]
+name = "github"
+client_id = "gh-client"
+client_secret = "gh-secret"
+api_url = "http://127.0.0.1:9000/api"
+[[provider]]
+name = "corp"
+discovery_url = "https://idp.example.com/.well-known/openid-configuration"
+client_id = "corp-client"
+""",
+    )
+    config = load_config(path, environ={})
+    github, corp = config.provider
+    assert (github.kind, github.display_name, github.api_url) == (
+        "github",
+        "GitHub",
+        "http://127.0.0.1:9000/api",
+    )
+    assert (corp.kind, corp.display_name, corp.client_secret) == ("oidc", "Corp", "")
+
+
+@pytest.mark.parametrize(
+    ("table", "named"),
+    [
+        ('name = "corp"\nclient_id = "c"', "provider[0].discovery_url"),
+        ('name = "google"', "provider[0].client_id"),
+        ('name = "Bad Name"\nclient_id = "c"', "provider[0].name"),
+        ('name = "google"\nclient_id = "c"\ntoken_url = "ftp://x"', "provider[0].token_url"),
+        ('name = "google"\nclient_id = "c"\ncolour = "red"', "provider[0].colour"),
+    ],
+)
+def test_a_provider_table_that_cannot_work_stops_the_start(
+    tmp_path: Path, table: str, named: str
+) -> None:
+    """A provider missing what it needs, or with an unknown key, is named at start."""
+    path = _write(tmp_path, "[[provider]]\n" + table + "\n")
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(path, environ={})
+
+
+def test_a_provider_named_twice_stops_the_start(tmp_path: Path) -> None:
+    """Two tables for one name would share a callback path: refused."""
+    table = '[[provider]]\nname = "github"\nclient_id = "c"\n'
+    with pytest.raises(ConfigError, match="configured twice"):
+        load_config(_write(tmp_path, table * 2), environ={})

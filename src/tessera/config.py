@@ -23,6 +23,15 @@ from tessera.request_path import route_pattern
 
 SCOPE_PATTERN = re.compile(r"^[a-z0-9_-]+:[a-z0-9_-]+$")
 KEY_PREFIX_PATTERN = re.compile(r"^[a-z0-9]{2,10}$")
+PROVIDER_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+ENDPOINT_KEYS = (
+    "discovery_url",
+    "authorize_url",
+    "token_url",
+    "userinfo_url",
+    "jwks_uri",
+    "api_url",
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,36 @@ class RouteConfig:
 
 
 @dataclass(frozen=True)
+class ProviderConfig:
+    """A sign-in provider (SPEC section 8): ``google`` and ``github`` have built-in endpoints,
+    any other name is an OpenID Connect provider found through its ``discovery_url``. Every
+    endpoint can be overridden (a mirror, a test stand-in)."""
+
+    name: str
+    client_id: str = ""
+    client_secret: str = ""
+    discovery_url: str = ""
+    authorize_url: str = ""
+    token_url: str = ""
+    userinfo_url: str = ""
+    jwks_uri: str = ""
+    api_url: str = ""  # github: where /user and /user/emails are
+    label: str = ""  # the button's "Sign in with <label>"; default from the name
+    scopes: list[str] = field(default_factory=list)  # default: openid email profile
+
+    @property
+    def kind(self) -> Literal["google", "github", "oidc"]:
+        if self.name == "google":
+            return "google"
+        return "github" if self.name == "github" else "oidc"
+
+    @property
+    def display_name(self) -> str:
+        built_in = {"google": "Google", "github": "GitHub"}
+        return self.label or built_in.get(self.name) or self.name.replace("-", " ").title()
+
+
+@dataclass(frozen=True)
 class Config:
     public_url: str = "http://127.0.0.1:8000"
     database_url: str = "sqlite:///./tessera.db"
@@ -98,6 +137,7 @@ class Config:
     scope: list[ScopeConfig] = field(default_factory=list)
     roles: dict[str, list[str]] = field(default_factory=dict)
     route: list[RouteConfig] = field(default_factory=list)
+    provider: list[ProviderConfig] = field(default_factory=list)
 
     @property
     def issuer(self) -> str:
@@ -265,6 +305,7 @@ def _validate(config: Config) -> None:
             route_pattern(route.path)
         except InvalidRequest as exc:
             raise ConfigError(f"config key 'route[{index}].path': {exc.detail}") from None
+    _validate_providers(config.provider)
     positive = {
         "max_key_lifetime_days": config.max_key_lifetime_days >= 0,
         "password_hashing_workers": config.password_hashing_workers >= 0,
@@ -286,6 +327,31 @@ def _validate(config: Config) -> None:
     for key, ok in positive.items():
         if not ok:
             raise ConfigError(f"config key '{key}' must be positive")
+
+
+def _validate_providers(providers: list[ProviderConfig]) -> None:
+    seen: set[str] = set()
+    for index, provider in enumerate(providers):
+        where = f"provider[{index}]"
+        if not PROVIDER_NAME_PATTERN.match(provider.name):
+            raise ConfigError(
+                f"config key '{where}.name': {provider.name!r} must be 1-32 lowercase letters, "
+                "digits, '-' or '_' (it is part of the callback's path)"
+            )
+        if provider.name in seen:
+            raise ConfigError(f"config key '{where}.name': {provider.name!r} is configured twice")
+        seen.add(provider.name)
+        if not provider.client_id:
+            raise ConfigError(f"config key '{where}.client_id' is required")
+        if provider.kind == "oidc" and not provider.discovery_url:
+            raise ConfigError(
+                f"config key '{where}.discovery_url' is required for {provider.name!r} "
+                "(only google and github have built-in endpoints)"
+            )
+        for key in ENDPOINT_KEYS:
+            url = getattr(provider, key)
+            if url and origin_of_url(url) is None:
+                raise ConfigError(f"config key '{where}.{key}' must be an http(s) URL")
 
 
 def resolve_secret_key(config: Config, *, config_dir: Path | None = None) -> str:
