@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from tessera.cli import app
 from tessera.config import load_config
 from tessera.deployment import Tessera
+from tessera.errors import Unauthorized
 from tessera.keys import format as key_format
 
 runner = CliRunner()
@@ -96,6 +97,60 @@ def test_service_token_is_printed_once_and_authenticates(config_file: Path) -> N
         assert tessera.service_tokens.authenticate(raw).kind == "service"
     finally:
         tessera.close()
+
+
+def _service_token(config_file: Path, name: str) -> str:
+    args = ["service-token", "create", "--name", name, "--config", str(config_file)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_service_token_list_names_tokens_without_their_values(config_file: Path) -> None:
+    """`service-token list` shows each token's id, name and state, never its value."""
+    raw = _service_token(config_file, "billing")
+    _service_token(config_file, "search")
+    result = runner.invoke(app, ["service-token", "list", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert [(row[0][:4], row[1], row[3]) for row in rows] == [
+        ("svc_", "billing", "active"),
+        ("svc_", "search", "active"),
+    ]
+    assert raw not in result.stdout
+    assert raw.split("_", 1)[1][:12] not in result.stdout
+
+
+def test_service_token_revoke_ends_a_token_a_running_deployment_remembers(
+    config_file: Path,
+) -> None:
+    """A revoked token is refused at once, even by a deployment that had just accepted it."""
+    raw = _service_token(config_file, "billing")
+    tessera = Tessera(load_config(config_file, environ={}))
+    try:
+        token_id = tessera.service_tokens.authenticate(raw).id
+        tessera.service_tokens.revoke(token_id)
+        with pytest.raises(Unauthorized):
+            tessera.service_tokens.authenticate(raw)
+    finally:
+        tessera.close()
+    revoked = runner.invoke(
+        app, ["service-token", "revoke", token_id, "--config", str(config_file)]
+    )
+    assert revoked.exit_code == 0, revoked.output
+    listed = runner.invoke(app, ["service-token", "list", "--config", str(config_file)])
+    assert listed.stdout.split("\t")[3].strip() != "active"
+
+
+def test_service_token_revoke_of_an_unknown_id_fails_cleanly(config_file: Path) -> None:
+    """An unknown id exits 1 with a message, not a traceback."""
+    _service_token(config_file, "billing")
+    result = runner.invoke(
+        app, ["service-token", "revoke", "svc_nope", "--config", str(config_file)]
+    )
+    assert result.exit_code == 1
+    assert "No service token svc_nope" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_keys_check_accepts_a_real_key_and_refuses_a_changed_one(config_file: Path) -> None:

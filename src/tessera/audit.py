@@ -34,6 +34,7 @@ Action = Literal[
     "workspace.updated",
     "workspace.deleted",
     "service_token.created",
+    "service_token.revoked",
     "signing_key.rotated",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from tessera import audit
+from tessera.clock import rfc3339
 from tessera.config import Config, load_config
 from tessera.deployment import Tessera
 from tessera.errors import ConfigError, OrganizationExists, TesseraError
@@ -116,6 +117,27 @@ def service_token_create(
         token, raw = tessera.service_tokens.create(name)
     typer.echo(f"Service token {token.id} ({name}); it will not be shown again:", err=True)
     typer.echo(raw)
+
+
+@service_token_app.command("list")
+def service_token_list(config: ConfigOption = None) -> None:
+    """List service tokens: id, name, created, revoked (never their values)."""
+    with _deployment(config) as tessera:
+        tokens = tessera.service_tokens.list()
+    for token in tokens:
+        revoked = rfc3339(token.revoked_at) if token.revoked_at else "active"
+        typer.echo(f"{token.id}\t{token.name}\t{rfc3339(token.created_at)}\t{revoked}")
+
+
+@service_token_app.command("revoke")
+def service_token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The token's id (svc_...).")],
+    config: ConfigOption = None,
+) -> None:
+    """Revoke a service token on every instance."""
+    with _deployment(config) as tessera:
+        token = tessera.service_tokens.revoke(token_id)
+    typer.echo(f"revoked {token.id} ({token.name})")
 
 
 @user_app.command("create")

@@ -97,7 +97,10 @@ class Tessera:
             self.limiter,
             self.audit_log,
         )
-        self.service_tokens = ServiceTokens(SqlServiceTokenStore(self.db), self.clock)
+        subscribe = partial(EvictionBus, config.redis_url) if config.redis_url else None
+        self.service_tokens = ServiceTokens(
+            SqlServiceTokenStore(self.db), self.clock, subscribe=subscribe
+        )
         self.usage = UsageRecorder(SqlUsageStore(self.db), self.clock)
         key_store = SqlKeyStore(self.db)
         self.key_verifier = KeyVerifier(
@@ -107,7 +110,7 @@ class Tessera:
             clock=self.clock,
             catalog=self.catalog,
             usage=self.usage,
-            subscribe=partial(EvictionBus, config.redis_url) if config.redis_url else None,
+            subscribe=subscribe,
         )
         self.api_keys = ApiKeys(
             config, key_store, self.clock, self.catalog, self.usage, self.key_verifier.forget
@@ -157,6 +160,7 @@ class Tessera:
     def close(self) -> None:
         self.usage.stop()
         self.key_verifier.close()
+        self.service_tokens.close()
         self.db.dispose()
 
 

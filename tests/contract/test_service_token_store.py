@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -35,3 +36,21 @@ def test_a_failed_transaction_keeps_neither_token_nor_event(db: Database, now: d
         raise RuntimeError
     assert store.by_digest("a" * 64) is None
     assert SqlAuditStore(db).page("org_a", limit=10, cursor=None, action=None).items == ()
+
+
+def test_tokens_list_oldest_first_and_a_revocation_sticks(db: Database, now: datetime) -> None:
+    """``every`` lists revoked tokens too; a revocation is kept and not repeated."""
+    store = SqlServiceTokenStore(db)
+    first = ServiceToken("svc_1", "billing", "a" * 64, now)
+    second = ServiceToken("svc_2", "search", "b" * 64, now + timedelta(seconds=1))
+    with store.transaction() as tx:
+        tx.add(second)
+        tx.add(first)
+    later = now + timedelta(minutes=1)
+    with store.transaction() as tx:
+        assert tx.get("svc_1") == first
+        assert tx.get("svc_nope") is None
+        tx.revoke("svc_1", later)
+    with store.transaction() as tx:
+        tx.revoke("svc_1", later + timedelta(minutes=1))
+    assert store.every() == [replace(first, revoked_at=later), second]

@@ -171,7 +171,7 @@ class _RemoteCheck:
             headers={"Authorization": f"Bearer {service_token}"},
         )
         self.cache: TtlCache[Checked] = TtlCache(clock, ttl=cache_seconds, max_entries=cache_size)
-        self._bus = EvictionBus(redis_url, self.forget, self.cache.clear) if redis_url else None
+        self._bus = EvictionBus(redis_url, "api_key", self.cache) if redis_url else None
 
     def forget(self, key_digest: str) -> None:
         self.cache.evict(key_digest)

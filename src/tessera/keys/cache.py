@@ -12,7 +12,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from tessera.clock import Clock
 
@@ -29,8 +29,8 @@ class EvictionChannel(Protocol):
     def close(self) -> None: ...
 
 
-# Connects a cache (what to do on an eviction, and on a resync) to a channel.
-Subscribe = Callable[[Callable[[str], None], Callable[[], None]], EvictionChannel]
+# Connects a cache to the channel under a topic (what kind of credential it holds).
+Subscribe = Callable[[str, "TtlCache[Any]"], EvictionChannel]
 
 
 class TtlCache(Generic[T]):
@@ -92,14 +92,13 @@ class TtlCache(Generic[T]):
 class EvictionBus:
     """Carries evictions between instances through Redis publish/subscribe."""
 
-    def __init__(
-        self, redis_url: str, on_evict: Callable[[str], None], on_resync: Callable[[], None]
-    ) -> None:
+    def __init__(self, redis_url: str, topic: str, cache: TtlCache[Any]) -> None:
         import redis
 
         self._client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-        self._on_evict = on_evict
-        self._on_resync = on_resync
+        self._topic = topic
+        self._on_evict = cache.evict
+        self._on_resync = cache.clear
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._listen, name="tessera-key-evictions", daemon=True
@@ -108,7 +107,7 @@ class EvictionBus:
 
     def publish(self, digest: str) -> None:
         try:
-            self._client.publish(CHANNEL, digest)
+            self._client.publish(CHANNEL, f"{self._topic} {digest}")
         except Exception:  # a Redis outage must not undo a revocation already committed
             log.warning("could not publish a key eviction; other instances converge by TTL")
 
@@ -124,7 +123,9 @@ class EvictionBus:
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message and isinstance(message.get("data"), bytes):
-                        self._on_evict(message["data"].decode())
+                        topic, _, digest = message["data"].decode().partition(" ")
+                        if topic == self._topic:
+                            self._on_evict(digest)
             except Exception:
                 log.warning("key eviction channel lost; reconnecting")
                 self._stop.wait(1.0)

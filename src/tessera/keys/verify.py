@@ -28,6 +28,7 @@ KeyCode = Literal["valid", "malformed", "not_found", "expired", "revoked", "ip_f
 CACHE_TTL_SECONDS = 5.0
 CACHE_MAX_ENTRIES = 50_000
 _MISSING = "missing"
+EVICTION_TOPIC = "api_key"
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class KeyVerifier:
             clock, ttl=CACHE_TTL_SECONDS, max_entries=CACHE_MAX_ENTRIES
         )
         self._bus: EvictionChannel | None = (
-            subscribe(self._cache.evict, self._cache.clear) if subscribe else None
+            subscribe(EVICTION_TOPIC, self._cache) if subscribe else None
         )
 
     def forget(self, key_digest: str) -> None:
