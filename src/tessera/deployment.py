@@ -7,7 +7,6 @@ local mode) import it; nothing in the core does (``tests/test_architecture.py``)
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from tessera.accounts.hashing_pool import HashingPool, default_workers
@@ -21,7 +20,7 @@ from tessera.authz import Authorizer
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config, resolve_secret_key
 from tessera.forward_auth import RouteTable
-from tessera.keys.cache import EvictionBus
+from tessera.keys.cache import Fleet, Subscribe, local_subscribe
 from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
@@ -43,6 +42,9 @@ from tessera.storage.tokens import SqlSigningKeyStore, SqlTokenStore
 from tessera.tokens.service import UserTokens
 from tessera.tokens.signing import SigningKeys
 
+# Set by ``tessera serve --workers N`` for its workers (not a configuration key).
+WORKERS_VARIABLE = "_TESSERA_WORKERS"
+
 
 class Tessera:
     def __init__(
@@ -52,7 +54,10 @@ class Tessera:
         clock: Clock | None = None,
         limiter: RateLimiter | None = None,
         config_dir: Path | None = None,
+        workers: int = 1,
     ) -> None:
+        """``workers``: processes serving the same database (without Redis, several of them
+        never trust their caches)."""
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.db = Database(config.database_url)
@@ -77,7 +82,19 @@ class Tessera:
         )
         self.workspaces = Workspaces(self.account_store, self.clock)
         self.members = Members(self.account_store, self.token_store, self.catalog, self.clock)
-        self.limiter: RateLimiter = limiter or _limiter(config, self.clock)
+        self.fleet = (
+            Fleet(
+                config.redis_url,
+                lease_ms=config.cache_lease_ms,
+                refuse=config.revocation_fallback == "refuse",
+            )
+            if config.redis_url
+            else None
+        )
+        subscribe: Subscribe = (
+            self.fleet.subscribe if self.fleet else local_subscribe(workers=workers)
+        )
+        self.limiter: RateLimiter = limiter or _limiter(config, self.clock, self.fleet)
         self.rate_limits = RateLimits(config, self.limiter)
         self.signing = SigningKeys(
             SqlSigningKeyStore(self.db),
@@ -97,7 +114,6 @@ class Tessera:
             self.limiter,
             self.audit_log,
         )
-        subscribe = partial(EvictionBus, config.redis_url) if config.redis_url else None
         self.service_tokens = ServiceTokens(
             SqlServiceTokenStore(self.db), self.clock, subscribe=subscribe
         )
@@ -161,13 +177,17 @@ class Tessera:
         self.usage.stop()
         self.key_verifier.close()
         self.service_tokens.close()
+        if self.fleet is not None:
+            self.fleet.close()
         self.db.dispose()
 
 
-def _limiter(config: Config, clock: Clock) -> RateLimiter:
+def _limiter(config: Config, clock: Clock, fleet: Fleet | None) -> RateLimiter:
     """Redis when configured (limits shared by every instance), else this process's memory."""
     local = MemoryRateLimiter(clock)
-    if not config.redis_url:
+    if fleet is None:
         return local
     shared = RedisRateLimiter.from_url(config.redis_url, clock)
-    return ResilientRateLimiter(shared, local, config.rate_limit.on_redis_error)
+    return ResilientRateLimiter(
+        shared, local, config.rate_limit.on_redis_error, instances=lambda: fleet.counted_instances
+    )
