@@ -24,7 +24,8 @@ from tessera.errors import ServiceUnavailable
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 UNREACHABLE = "The database cannot be reached right now; try again shortly."
-# What a database that is down, restarting or unreachable raises.
+# What a database that is down, restarting or unreachable raises (SQLite's OperationalError
+# also names programming errors, such as a missing table: those stay unexpected).
 OUTAGES = (OperationalError, InterfaceError)
 
 
@@ -65,6 +66,8 @@ class Database:
                 finally:
                     self._open.session = None
         except OUTAGES as error:
+            if not self._is_outage(error):
+                raise
             raise ServiceUnavailable(UNREACHABLE) from error
 
     @contextmanager
@@ -81,7 +84,12 @@ class Database:
             with self._readers() as session, session.begin():
                 yield session
         except OUTAGES as error:
+            if not self._is_outage(error):
+                raise
             raise ServiceUnavailable(UNREACHABLE) from error
+
+    def _is_outage(self, error: OperationalError | InterfaceError) -> bool:
+        return not self.is_sqlite or error.connection_invalidated
 
     def migrate(self) -> None:
         with self.engine.begin() as connection:
