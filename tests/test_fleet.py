@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,7 +36,7 @@ from tests.provisioning import new_key, new_owner, new_service_token
 pytestmark = pytest.mark.fleet
 
 LIMIT = 30  # per hour: refills one per two minutes, negligible during a burst
-REVOCABLE = 60
+REVOCABLE = 80
 SETTINGS = "cache_lease_ms = 500\n[rate_limit]\nrequests = 100000\nper_seconds = 60\n"
 
 
@@ -56,6 +59,7 @@ class Keys:
     revocable: list[tuple[str, str]]
     rate_up: str
     rate_down: str
+    doomed_token: tuple[str, str]  # a service token revoked with the CLI: (raw, id)
 
 
 def _provision(running: Fleet) -> Keys:
@@ -65,16 +69,22 @@ def _provision(running: Fleet) -> Keys:
         owner = new_owner(tessera)
         admin, _ = new_key(tessera, owner, KeySpec(name="admin", scopes=["api_keys:write"]))
 
+        doomed = new_service_token(tessera, "doomed")
+
         def key(name: str, **more: Any) -> tuple[str, str]:
             return new_key(tessera, owner, KeySpec(name=name, scopes=["workspaces:read"], **more))
 
         return Keys(
-            service_token=new_service_token(tessera),
+            service_token=new_service_token(tessera, "load"),
             admin=admin,
             usage=[[key(f"u{i}-{n}") for n in range(3)] for i in range(len(running.instances))],
             revocable=[key(f"r{n}") for n in range(REVOCABLE)],
             rate_up=key("rate-up", rate_limit=(LIMIT, 3600))[0],
             rate_down=key("rate-down", rate_limit=(LIMIT, 3600))[0],
+            doomed_token=(
+                doomed,
+                next(t.id for t in tessera.service_tokens.list() if t.name == "doomed"),
+            ),
         )
     finally:
         tessera.close()
@@ -92,9 +102,9 @@ class Load:
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
 
-    def verify(self, client: httpx.Client, index: int, raw: str) -> Sent:
+    def verify(self, client: httpx.Client, index: int, raw: str, token: str | None = None) -> Sent:
         instance = self.running.instances[index]
-        headers = {"Authorization": f"Bearer {self.keys.service_token}"}
+        headers = {"Authorization": f"Bearer {token or self.keys.service_token}"}
         sent = time.monotonic()
         try:
             response = client.post(
@@ -138,7 +148,7 @@ class Load:
 
     def _revoker(self) -> None:
         with httpx.Client() as client:
-            while not self.stop.wait(0.7) and self.next_revocation < len(self.keys.revocable):
+            while not self.stop.wait(0.5) and self.next_revocation < len(self.keys.revocable):
                 raw, key_id = self.keys.revocable[self.next_revocation]
                 while not self.stop.is_set():
                     alive = self._alive()
@@ -183,6 +193,24 @@ def _burst(load: Load, raw: str, count: int) -> int:
     return accepted
 
 
+def _revoke_service_token(load: Load) -> tuple[int, int]:
+    """The doomed token, cached on every instance, revoked with ``tessera service-token revoke``;
+    then tried on each: (tries after the command returned, how many were accepted)."""
+    raw, token_id = load.keys.doomed_token
+    alive = [i for i, each in enumerate(load.running.instances) if each.alive]
+    with httpx.Client() as client:
+        for index in alive:
+            load.verify(client, index, load.keys.usage[index][0][0], token=raw)
+        tessera = Path(sys.executable).parent / "tessera"
+        command = [str(tessera), "service-token", "revoke", token_id]
+        subprocess.run([*command, "--config", str(load.running.config)], check=True)
+        tries = [
+            load.verify(client, alive[n % len(alive)], load.keys.rate_up, token=raw)
+            for n in range(60)
+        ]
+    return len(tries), sum(t.status == 200 for t in tries)
+
+
 def _usage(url: str) -> Counter[str]:
     engine = create_engine(engine_url(url))
     query = select(ApiKeyUsage.key_id, func.sum(ApiKeyUsage.requests + ApiKeyUsage.rejected))
@@ -217,20 +245,21 @@ def test_a_fleet_never_accepts_a_revoked_key_through_redis_postgres_and_instance
         at(7.5)
         accepted_down = _burst(load, keys.rate_down, 3 * LIMIT)
         at(10)
-        running.redis.start()
+        running.redis.start()  # and at once, in the gap before the instances resubscribe:
+        token_tries, token_accepted = _revoke_service_token(load)
         at(16)
         running.postgres.stop()
-        at(20)
-        running.postgres.start()
-        at(27)
+        at(17)  # stopped while the database is down: its usage is written once it is back
         sigterm_at = time.monotonic()
         running.signal(stopped, signal.SIGTERM)
+        at(21)
+        running.postgres.start()
         assert running.wait(stopped) in (0, -signal.SIGTERM)  # uvicorn re-raises it
-        at(32)
+        at(27)
         sigkill_at = time.monotonic()
         running.signal(killed, signal.SIGKILL)
         running.wait(killed)
-        at(40)
+        at(34)
         load.join()
         running.signal(first, signal.SIGTERM)
         assert running.wait(first) in (0, -signal.SIGTERM)
@@ -270,10 +299,13 @@ def test_a_fleet_never_accepts_a_revoked_key_through_redis_postgres_and_instance
         "rate_limit": LIMIT,
         "accepted_rate_limit_redis_up": accepted_up,
         "accepted_rate_limit_redis_down": accepted_down,
+        "revoked_service_token_tries": token_tries,
+        "revoked_service_token_accepted": token_accepted,
         "killed_at_s": round(sigkill_at - started, 1),
     }
     print("\nfleet figures:", figures)
     assert len(load.revoked_at) >= 30
+    assert token_accepted == 0
     assert stale == []
     assert errors == []
     assert resets == []
