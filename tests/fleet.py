@@ -12,9 +12,11 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -121,10 +123,69 @@ class PrivateRedis:
             self.process = None
 
 
+class Link:
+    """A TCP relay between one instance and Redis that can be cut (a partition: bytes vanish,
+    connections stay open) and healed (its connections are closed, new ones pass)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self._upstream = upstream_port
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._server.getsockname()[1]
+        self.cut = False
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def heal(self) -> None:
+        with self._lock:
+            for each in self._open:
+                with contextlib.suppress(OSError):
+                    each.close()
+            self._open.clear()
+            self.cut = False
+
+    def close(self) -> None:
+        self.heal()
+        self._server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self._upstream), timeout=1)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if not self.cut:
+                    target.sendall(data)
+        except OSError:
+            pass
+        for each in (source, target):
+            with contextlib.suppress(OSError):
+                each.close()
+
+
 @dataclass
 class Instance:
     port: int
     log: Path
+    link: Link
     process: subprocess.Popen[bytes] | None = None
     alive: bool = False
 
@@ -145,6 +206,7 @@ class Fleet:
         tessera = Path(sys.executable).parent / "tessera"
         command = [str(tessera), "serve", "--host", "127.0.0.1", "--port", str(instance.port)]
         environment = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+        environment["TESSERA_REDIS_URL"] = instance.link.url  # its own link, to be cut
         with instance.log.open("ab") as log:
             instance.process = subprocess.Popen(
                 [*command, "--config", str(self.config)],
@@ -203,8 +265,9 @@ def fleet(size: int, settings: str) -> Iterator[Fleet]:
         )
         running = Fleet(folder, postgres, redis, config)
         for index in range(size):
-            instance = Instance(free_port(), folder / f"instance-{index}.log")
+            instance = Instance(free_port(), folder / f"instance-{index}.log", Link(redis.port))
             running.instances.append(instance)
+            stack.callback(instance.link.close)
             stack.callback(_stop, instance)
         for instance in running.instances:
             running.start_instance(instance)

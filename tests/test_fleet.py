@@ -247,19 +247,23 @@ def test_a_fleet_never_accepts_a_revoked_key_through_redis_postgres_and_instance
         at(10)
         running.redis.start()  # and at once, in the gap before the instances resubscribe:
         token_tries, token_accepted = _revoke_service_token(load)
+        at(13)
+        first.link.cut = True  # one instance partitioned from Redis: the others revoke
         at(16)
+        first.link.heal()
+        at(18)
         running.postgres.stop()
-        at(17)  # stopped while the database is down: its usage is written once it is back
+        at(19)  # stopped while the database is down: its usage is written once it is back
         sigterm_at = time.monotonic()
         running.signal(stopped, signal.SIGTERM)
-        at(21)
+        at(23)
         running.postgres.start()
         assert running.wait(stopped) in (0, -signal.SIGTERM)  # uvicorn re-raises it
-        at(27)
+        at(29)
         sigkill_at = time.monotonic()
         running.signal(killed, signal.SIGKILL)
         running.wait(killed)
-        at(34)
+        at(36)
         load.join()
         running.signal(first, signal.SIGTERM)
         assert running.wait(first) in (0, -signal.SIGTERM)
@@ -302,6 +306,7 @@ def test_a_fleet_never_accepts_a_revoked_key_through_redis_postgres_and_instance
         "revoked_service_token_tries": token_tries,
         "revoked_service_token_accepted": token_accepted,
         "killed_at_s": round(sigkill_at - started, 1),
+        "503_by_second": dict(Counter(int(r.sent - started) for r in records if r.status == 503)),
     }
     print("\nfleet figures:", figures)
     assert len(load.revoked_at) >= 30
