@@ -12,7 +12,7 @@ import redis
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
 from tessera.errors import ServiceUnavailable, WouldBlock
-from tessera.keys.cache import INSTANCES, SEQUENCE, Fleet, TtlCache, local_subscribe
+from tessera.keys.cache import CHANNEL, INSTANCES, SEQUENCE, Fleet, TtlCache, local_subscribe
 from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo
 from tessera.ratelimit.gcra import Quota
@@ -166,3 +166,20 @@ def test_with_redis_down_each_instance_takes_its_share_of_a_quota() -> None:
     limiter = ResilientRateLimiter(dead, MemoryRateLimiter(clock), "local", instances=lambda: 3)
     accepted = sum(limiter.hit("key:k", Quota(10, 60)).allowed for _ in range(10))
     assert accepted == 4
+
+
+def test_a_message_that_is_not_an_eviction_leaves_the_lease_alone(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """Another program (or an older release) speaking on the channel breaks nothing."""
+    first, _ = fleet_of_two
+    assert first.fleet is not None
+    cache: TtlCache[str] = TtlCache(ManualClock(datetime.now(UTC)), ttl=60, max_entries=10)
+    first.fleet.subscribe("api_key", cache)
+    cache.put("digest", "record")
+    client = redis.Redis.from_url(require_redis())
+    client.publish(CHANNEL, "api_key some-digest")
+    client.close()
+    time.sleep(2 * LEASE_MS / 1000)
+    assert first.fleet.lease.held()
+    assert cache.get("digest") == "record"

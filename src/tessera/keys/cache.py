@@ -353,7 +353,11 @@ class Fleet:
                 self._apply(data.decode())
 
     def _apply(self, message: str) -> None:
-        seq, message_id, topic, digest = message.split(" ", 3)
+        parts = message.split(" ", 3)
+        if len(parts) != 4 or not parts[0].isdigit():
+            log.warning("ignored a message on %s that is not an eviction", CHANNEL)
+            return
+        seq, message_id, topic, digest = parts
         for cache in self._caches.get(topic, ()):
             cache.evict(digest)
         self._highest_seq = max(self._highest_seq, int(seq))
