@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis
@@ -20,6 +22,7 @@ from tessera.ratelimit.limiter import MemoryRateLimiter
 from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
 from tests.fixtures import make_config
+from tests.fleet import PrivateRedis
 from tests.provisioning import new_key, new_owner, new_service_token
 from tests.servers import free_port
 from tests.services import require_redis
@@ -183,3 +186,40 @@ def test_a_message_that_is_not_an_eviction_leaves_the_lease_alone(
     time.sleep(2 * LEASE_MS / 1000)
     assert first.fleet.lease.held()
     assert cache.get("digest") == "record"
+
+
+@pytest.mark.postgres
+def test_a_revocation_during_a_redis_restart_returns_once_redis_is_back_and_evicted(
+    database_url: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    """The reconnect gap: the revocation waits for Redis, and by the time it returns the other
+    instance, resubscribed or not, serves nothing it cached before."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    config = make_config(database_url, redis_url=server.url, cache_lease_ms=LEASE_MS)
+    first, second = Tessera(config, clock=clock), Tessera(config, clock=clock)
+    try:
+        _wait_for_lease(first, second)
+        owner = new_owner(first, "ada@example.com")
+        raw, key_id = new_key(first, owner, KeySpec(name="k", scopes=["workspaces:read"]))
+        verdict = second.key_verifier.identify(raw, client_ip=None, allow_database=True)
+        assert verdict.code == "valid"
+        server.stop()
+        revoking = threading.Thread(
+            target=first.api_keys.revoke, args=(owner, key_id, ClientInfo())
+        )
+        revoking.start()
+        time.sleep(1.0)
+        assert revoking.is_alive(), "the revocation returned while no instance could be told"
+        server.start()
+        revoking.join(timeout=10)
+        assert not revoking.is_alive()
+        with pytest.raises(WouldBlock):
+            second.key_verifier.identify(raw, client_ip=None, allow_database=False)
+        _wait_for_lease(second)
+        verdict = second.key_verifier.identify(raw, client_ip=None, allow_database=True)
+        assert verdict.code == "revoked"
+    finally:
+        first.close()
+        second.close()
+        server.stop()

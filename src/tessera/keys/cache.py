@@ -372,12 +372,14 @@ class Fleet:
                 cache.clear()
 
     def _resend(self) -> None:
-        unsent, self._unsent = self._unsent, []
-        for topic, digest in unsent:
+        """Publish the evictions a revocation could not (each one kept until it is sent)."""
+        while self._unsent:
+            topic, digest = self._unsent[0]
             self._announce(
                 keys=[INSTANCES, SEQUENCE],
                 args=[CHANNEL, uuid.uuid4().hex, topic, digest, self._live_ms()],
             )
+            self._unsent.pop(0)
 
     def _warn(self, error: Exception) -> None:
         if self._stop.is_set():
