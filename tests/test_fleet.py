@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -98,6 +99,7 @@ class Load:
         self.keys = keys
         self.records: list[Sent] = []
         self.revoked_at: dict[str, float] = {}  # raw key -> when its DELETE returned
+        self.revocation_ms: list[float] = []  # how long each successful DELETE took
         self.next_revocation = 0
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -156,6 +158,7 @@ class Load:
                         time.sleep(0.05)
                         continue
                     instance = self.running.instances[random.choice(alive)]
+                    asked = time.monotonic()
                     try:
                         response = client.delete(
                             f"{instance.url}/v1/api-keys/{key_id}",
@@ -166,6 +169,7 @@ class Load:
                         continue
                     if response.status_code == 200:
                         self.revoked_at[raw] = time.monotonic()
+                        self.revocation_ms.append((self.revoked_at[raw] - asked) * 1000)
                         break
                     assert response.status_code == 503, response.text
                     time.sleep(0.05)
@@ -288,6 +292,8 @@ def test_a_fleet_never_accepts_a_revoked_key_through_redis_postgres_and_instance
     figures = {
         "requests": len(records),
         "revocations": len(load.revoked_at),
+        "revocation_ms_median": round(statistics.median(load.revocation_ms), 1),
+        "revocation_ms_max": round(max(load.revocation_ms), 1),
         "requests_with_revoked_keys_after_revocation": sum(
             r.key in load.revoked_at and r.sent > load.revoked_at[r.key] for r in records
         ),
