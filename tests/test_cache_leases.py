@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -223,3 +224,35 @@ def test_a_revocation_during_a_redis_restart_returns_once_redis_is_back_and_evic
         first.close()
         second.close()
         server.stop()
+
+
+def test_a_lease_lapses_while_redis_is_stalled_and_returns_after(tmp_path: Path) -> None:
+    """Redis frozen (SIGSTOP): no answer, so no lease after ``cache_lease_ms``; thawed, the
+    lease comes back without restarting anything."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    fleet = Fleet(server.url, lease_ms=LEASE_MS)
+    cache: TtlCache[str] = TtlCache(ManualClock(datetime.now(UTC)), ttl=60, max_entries=10)
+    fleet.subscribe("api_key", cache)
+    assert server.process is not None
+    try:
+        _wait_until(fleet.lease.held)
+        server.process.send_signal(signal.SIGSTOP)
+        stalled = time.monotonic()
+        _wait_until(lambda: not fleet.lease.held())
+        assert time.monotonic() - stalled <= LEASE_MS / 1000 + 0.05
+        cache.put("digest", "record")
+        assert cache.get("digest") is None
+        server.process.send_signal(signal.SIGCONT)
+        _wait_until(fleet.lease.held)
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        fleet.close()
+        server.stop()
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)

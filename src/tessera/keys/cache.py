@@ -48,6 +48,8 @@ PUBLISH_PATIENCE_SECONDS = 5.0
 # Heartbeats older than this are forgotten; within it they count instances for rate limits.
 COUNTED_SECONDS = 2.0
 FORGOTTEN_SECONDS = 60.0
+# A subscription that answers nothing for this long (or four leases) is made again.
+STALL_SECONDS = 2.0
 # Margin for clocks that do not run at exactly the same rate, and for the answer's transit.
 LEASE_MARGIN_SECONDS = 0.05
 NO_LEASE = "Credentials cannot be checked right now; try again shortly."
@@ -324,7 +326,10 @@ class Fleet:
             self.counted_instances = max(int(counted), 1)
             token = f"lease-{next(self._pings)}"
             pubsub.ping(token)
-            self._read(pubsub, started + self._lease_seconds, until_pong=token)
+            # A late answer on an unbroken connection loses nothing (the lease has lapsed
+            # meanwhile); only a connection silent for this long is given up and made again.
+            patience = max(4 * self._lease_seconds, STALL_SECONDS)
+            self._read(pubsub, started + patience, until_pong=token)
             if int(seq) > self._highest_seq:  # an eviction was lost, or this is the first round
                 if self._highest_seq >= 0:
                     self._clear()
@@ -339,7 +344,7 @@ class Fleet:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if until_pong is not None:
-                    raise TimeoutError("Redis did not answer within the lease")
+                    raise TimeoutError("Redis stopped answering on the subscription")
                 return
             message = pubsub.get_message(timeout=remaining)
             if message is None:
