@@ -234,8 +234,10 @@ def test_a_signed_in_person_links_and_unlinks_a_provider(
     page = client.get("/settings/sign-in-methods")
     assert page.status_code == 200 and "Link Corp" in page.text
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
-    linking = client.post(
-        "/settings/sign-in-methods/corp/link", data={"csrf_token": token}, follow_redirects=False
+    linking = client.get(
+        "/settings/sign-in-methods/corp/link",
+        params={"csrf_token": token},
+        follow_redirects=False,
     )
     assert linking.status_code == 303
     state = parse_qs(urlsplit(linking.headers["location"]).query)["state"][0]
@@ -258,8 +260,10 @@ def test_an_identity_of_another_user_cannot_be_linked(
     sign_up(client, "ada@example.com")
     client.post("/login", data={"email": "ada@example.com", "password": PASSWORD})
     token = client.get("/settings/sign-in-methods").text.split('csrf_token" value="')[1][:64]
-    linking = client.post(
-        "/settings/sign-in-methods/corp/link", data={"csrf_token": token}, follow_redirects=False
+    linking = client.get(
+        "/settings/sign-in-methods/corp/link",
+        params={"csrf_token": token},
+        follow_redirects=False,
     )
     state = parse_qs(urlsplit(linking.headers["location"]).query)["state"][0]
     refused = callback(client, state)
@@ -271,3 +275,15 @@ def test_the_sign_in_page_shows_a_button_per_provider(
 ) -> None:
     page = client.get("/login")
     assert 'href="/auth/corp/login"' in page.text and "Sign in with Corp" in page.text
+
+
+def test_linking_needs_the_session_csrf_token(client: TestClient, provider: StandIn) -> None:
+    """Another site cannot start linking its own provider account to a signed-in person."""
+    sign_up(client, "ada@example.com")
+    client.post("/login", data={"email": "ada@example.com", "password": PASSWORD})
+    refused = client.get(
+        "/settings/sign-in-methods/corp/link",
+        params={"csrf_token": "0" * 64},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 403
