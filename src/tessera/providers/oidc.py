@@ -4,7 +4,6 @@ verified against the provider's JWKS — signature, ``iss``, ``aud``, ``exp``, `
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import httpx
@@ -125,7 +124,7 @@ class OidcProvider(HttpProvider):
         """The provider's metadata: the discovery document (cached for an hour) or Google's
         built-in endpoints, with the configured overrides on top."""
         with self._lock:
-            fresh = time.monotonic() - self._metadata_at < DISCOVERY_TTL_SECONDS
+            fresh = self._clock.timestamp() - self._metadata_at < DISCOVERY_TTL_SECONDS
             if self._metadata is not None and fresh:
                 return self._metadata
         config = self._config
@@ -147,7 +146,7 @@ class OidcProvider(HttpProvider):
             if getattr(config, key):
                 metadata[field] = getattr(config, key)
         with self._lock:
-            self._metadata, self._metadata_at = metadata, time.monotonic()
+            self._metadata, self._metadata_at = metadata, self._clock.timestamp()
         return metadata
 
     def _endpoint(self, name: str) -> str:
@@ -158,7 +157,7 @@ class OidcProvider(HttpProvider):
 
     def _key_set(self, kid: object) -> KeySet:
         """The provider's keys, fetched again when stale or when ``kid`` is not among them."""
-        now = time.monotonic()
+        now = self._clock.timestamp()
         with self._lock:
             keys, age = self._keys, now - self._keys_at
         if keys is not None and age < JWKS_TTL_SECONDS:
@@ -173,14 +172,14 @@ class OidcProvider(HttpProvider):
         ]
         keys = KeySet.import_key_set({"keys": usable})
         with self._lock:
-            self._keys, self._keys_at = keys, time.monotonic()
+            self._keys, self._keys_at = keys, self._clock.timestamp()
         return keys
 
 
 def _has_kid(keys: KeySet, kid: str) -> bool:
     try:
         keys.get_by_kid(kid)
-    except ValueError:
+    except (JoseError, ValueError):
         return False
     return True
 
