@@ -7,9 +7,9 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy.exc import IntegrityError
 
 from tessera.accounts.records import User
+from tessera.errors import Conflict
 from tessera.sessions.store import BrowserSession
 from tessera.social.records import Identity, PendingSignIn
 from tessera.storage.accounts import SqlAccountStore
@@ -73,7 +73,7 @@ def test_identities_read_back_as_written(store: SqlSocialStore, now: datetime) -
 def test_a_provider_subject_belongs_to_one_identity(store: SqlSocialStore, now: datetime) -> None:
     with store.transaction() as tx:
         tx.add_identity(_identity(now, 1, subject="same"))
-    with pytest.raises(IntegrityError), store.transaction() as tx:
+    with pytest.raises(Conflict), store.transaction() as tx:
         tx.add_identity(_identity(now, 2, subject="same"))
     assert len(store.identities_of("usr_ada")) == 1
 

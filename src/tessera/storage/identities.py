@@ -9,8 +9,10 @@ from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tessera.errors import Conflict
 from tessera.social.records import Identity, PendingSignIn
 from tessera.storage import models
 from tessera.storage.accounts import SqlAccountChanges
@@ -38,8 +40,13 @@ class SqlSocialChanges(SqlAccountChanges):
         return list(self.session.scalars(query))
 
     def add_identity(self, identity: Identity) -> None:
+        """Adds the identity; a (provider, subject) already linked, say by a sign-in racing this
+        one, is a Conflict that ends the transaction, not a database error."""
         self.session.add(models.Identity(**asdict(identity)))
-        self.session.flush()
+        try:
+            self.session.flush()
+        except IntegrityError as error:
+            raise Conflict("This sign-in is already linked to an account. Try again.") from error
 
     def touch_identity(self, identity_id: str, at: datetime, email: str | None) -> None:
         values: dict[str, object] = {"last_used_at": at}
