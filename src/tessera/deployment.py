@@ -25,6 +25,7 @@ from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
 from tessera.origins import deployment_origins
+from tessera.providers import providers_from
 from tessera.ratelimit import MemoryRateLimiter, RateLimiter
 from tessera.ratelimit.policy import RateLimits
 from tessera.ratelimit.redis import RedisRateLimiter
@@ -32,9 +33,11 @@ from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.scopes import ScopeCatalog
 from tessera.service_tokens import ServiceTokens
 from tessera.sessions.service import BrowserSessions
+from tessera.social.service import SocialSignIn
 from tessera.storage.accounts import SqlAccountStore
 from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
+from tessera.storage.identities import SqlSocialStore
 from tessera.storage.keys import SqlKeyStore, SqlUsageStore
 from tessera.storage.service_tokens import SqlServiceTokenStore
 from tessera.storage.sessions import SqlSessionStore
@@ -137,6 +140,12 @@ class Tessera:
             self.token_store,
             self.account_store,
             self.clock,
+        )
+        self.social = SocialSignIn(
+            providers_from(config.provider, self.clock),
+            SqlSocialStore(self.db),
+            self.clock,
+            signup_open=config.signup == "open",
         )
         self.credentials = Credentials(
             tokens=self.tokens,
