@@ -3,6 +3,7 @@ inviter, accepted by signing up or signing in, single use, seven days, stored as
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,6 +42,7 @@ def _invite(client: TestClient, inviter: Account, email: str, role: str = "membe
     )
 
 
+@pytest.mark.postgres
 def test_invitation_is_emailed_and_accepted_by_signing_up(
     client: TestClient, mailbox: Mailbox
 ) -> None:
@@ -142,6 +144,7 @@ def test_link_expires_after_seven_days(
     assert [i["status"] for i in listed] == ["expired"]
 
 
+@pytest.mark.postgres
 def test_signed_in_person_accepts_with_their_own_email(
     client: TestClient, mailbox: Mailbox
 ) -> None:
@@ -232,6 +235,4 @@ def test_only_the_digest_is_stored(client: TestClient, mailbox: Mailbox, databas
         rows = connection.execute(select(models.Invitation.__table__)).all()
     engine.dispose()
     assert len(rows) == 1 and token not in repr(rows)
-    import hashlib
-
     assert rows[0].digest == hashlib.sha256(token.encode()).hexdigest()
