@@ -211,3 +211,25 @@ def test_invite_and_reset_through_smtp(client: TestClient, mailbox: Mailbox) -> 
         headers={"Origin": ORIGIN},
     )
     assert "Your password was changed" in done.text
+
+
+def test_dashboard_sign_up_mails_a_verification_link_through_smtp(
+    client: TestClient, mailbox: Mailbox
+) -> None:
+    """Signing up on the dashboard mails a link; its page verifies the email with a button."""
+    signed = client.post(
+        "/signup",
+        data={"email": "ada@example.com", "password": PASSWORD, "organization_name": "Acme"},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303
+    link = link_in(mailbox.wait_for("ada@example.com", "Verify"))
+    opened = client.get("/verify-email", params={"token": token_of(link)})
+    assert "Verify email" in opened.text  # opening the link alone changes nothing
+    verified = client.post(
+        "/verify-email", data={"token": token_of(link)}, headers={"Origin": ORIGIN}
+    )
+    assert "ada@example.com is verified" in verified.text
+    again = client.post("/verify-email", data={"token": token_of(link)}, headers={"Origin": ORIGIN})
+    assert again.status_code == 404

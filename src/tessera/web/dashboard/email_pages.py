@@ -189,6 +189,14 @@ async def confirm_reset(request: Request) -> Response:
     )
 
 
+def verify_later(tessera: Tessera, user_id: str, background: BackgroundTasks) -> None:
+    """Mail a verification link to someone who just signed up, after the answer goes out."""
+    user = tessera.accounts.user(user_id)
+    mail = tessera.email_verifications.for_new_user(user) if user else None
+    if mail is not None:
+        background.add_task(tessera.email_verifications.send_quietly, mail)
+
+
 @router.get("/verify-email")
 def verify_page(request: Request) -> Response:
     return render(request, "verify_email.html", token=_token(request.query_params))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -96,7 +96,7 @@ def signup_page(request: Request) -> Response:
 
 
 @router.post("/signup")
-async def signup(request: Request) -> Response:
+async def signup(request: Request, background: BackgroundTasks) -> Response:
     form = await request.form()
     fields = {k: str(form.get(k, "")) for k in ("email", "password", "name", "organization_name")}
     tessera = tessera_of(request)
@@ -118,6 +118,7 @@ async def signup(request: Request) -> Response:
             form=fields,
         )
     _, raw = tessera.sessions.start(user_id, client_info(request))
+    email_pages.verify_later(tessera, user_id, background)
     return _redirect("/settings/api-keys", set_cookie_header(tessera, raw))
 
 
