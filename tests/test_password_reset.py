@@ -5,6 +5,7 @@ every session and refresh-token family."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -89,10 +90,13 @@ def test_reset_ends_sessions_and_refresh_families(
     assert tessera.sessions.authenticate(cookie) is None
 
 
-def test_link_is_single_use_and_spends_the_others(client: TestClient, mailbox: Mailbox) -> None:
+def test_link_is_single_use_and_spends_the_others(
+    client: TestClient, mailbox: Mailbox, clock: ManualClock
+) -> None:
     """A used link is refused, and so is an older link that was never used."""
     sign_up(client)
     older = token_of(_reset_link(client, mailbox, "ada@example.com"))
+    clock.advance(61)
     newer = token_of(_reset_link(client, mailbox, "ada@example.com"))
     body = {"token": newer, "password": NEW_PASSWORD}
     assert client.post("/v1/auth/password-reset/confirm", json=body).status_code == 204
@@ -115,6 +119,17 @@ def test_link_expires_after_an_hour(
         "/v1/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD}
     )
     assert_problem(late, 404, "not_found")
+
+
+def test_one_reset_mail_a_minute(client: TestClient, mailbox: Mailbox, clock: ManualClock) -> None:
+    """Asking again within a minute answers the same and sends nothing; after it, one more."""
+    sign_up(client)
+    _reset_link(client, mailbox, "ada@example.com")
+    again = client.post("/v1/auth/password-reset", json={"email": "ada@example.com"})
+    assert again.status_code == 202
+    clock.advance(61)
+    _reset_link(client, mailbox, "ada@example.com")
+    assert [m for m in mailbox.sent_to("ada@example.com") if "Reset" in str(m["Subject"])] == []
 
 
 def test_reset_keeps_the_password_rules(client: TestClient, mailbox: Mailbox) -> None:
@@ -157,10 +172,17 @@ def test_sign_up_sends_a_verification_link(client: TestClient, mailbox: Mailbox)
     assert len(events.json()["data"]) == 1
 
 
-def test_verification_can_be_asked_again(client: TestClient, mailbox: Mailbox) -> None:
-    """A signed-in person asks for a new link; once verified, asking again conflicts."""
+def test_verification_can_be_asked_again(
+    client: TestClient, mailbox: Mailbox, clock: ManualClock
+) -> None:
+    """A signed-in person asks for a new link, not twice a minute; once verified, asking
+    again conflicts."""
     ada = sign_up(client)
     mailbox.wait_for("ada@example.com", "Verify")
+    too_soon = client.post("/v1/me/email-verification", headers=ada.headers)
+    assert_problem(too_soon, 429, "rate_limited")
+    clock.advance(61)
+    ada = replace(ada, access_token=log_in(client, ada.email)["access_token"])
     asked = client.post("/v1/me/email-verification", headers=ada.headers)
     assert asked.status_code == 202
     token = token_of(link_in(mailbox.wait_for("ada@example.com", "Verify")))

@@ -131,3 +131,15 @@ def test_spending_every_link_of_a_purpose(db: Database, now: datetime) -> None:
     with store.transaction() as tx:
         used = {n: tx.email_link_by_digest(f"{n:064x}") for n in (1, 2, 3)}
     assert [link.used_at if link else None for link in used.values()] == [now, now, None]
+
+
+def test_links_sent_since_a_moment_are_counted(db: Database, now: datetime) -> None:
+    """Only links of the purpose, made at or after the moment, count."""
+    store = SqlLinkStore(db)
+    _seed(store, now)
+    with store.transaction() as tx:
+        tx.add_email_link(_link(now, 1))
+        tx.add_email_link(replace(_link(now, 2), created_at=now - timedelta(minutes=5)))
+        tx.add_email_link(_link(now, 3, "email_verification"))
+        assert tx.email_links_since("usr_ada", "password_reset", now - timedelta(minutes=1)) == 1
+        assert tx.email_links_since("usr_ada", "password_reset", now + timedelta(seconds=1)) == 0

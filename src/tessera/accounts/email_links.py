@@ -18,7 +18,13 @@ from tessera.accounts.passwords import Passwords
 from tessera.accounts.records import EmailLink, User, normalize_email
 from tessera.accounts.store import AccountStore, EmailLinkChanges, EmailLinkStore
 from tessera.clock import Clock
-from tessera.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+from tessera.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+)
 from tessera.ids import digest, new_id, new_secret
 from tessera.mail import Mail, Mailer, messages
 from tessera.principal import ClientInfo
@@ -29,6 +35,9 @@ EMAIL_VERIFICATION = "email_verification"
 LIFETIMES = {PASSWORD_RESET: timedelta(hours=1), EMAIL_VERIFICATION: timedelta(hours=24)}
 PATHS = {PASSWORD_RESET: "/password-reset/confirm", EMAIL_VERIFICATION: "/verify-email"}
 NOT_VALID = "This link is not valid: it was used already, or it has expired."
+# At most one mail of each kind a minute to one person: asking again and again (or someone
+# else asking for them) cannot flood their mailbox.
+COOLDOWN = timedelta(seconds=60)
 
 
 class _Links:
@@ -71,6 +80,10 @@ class _Links:
             )
         )
         return f"{self._base}{PATHS[self.purpose]}?token={quote(raw)}"
+
+    def _cooling_down(self, tx: EmailLinkChanges, user: User) -> bool:
+        since = self._clock.now() - COOLDOWN
+        return tx.email_links_since(user.id, self.purpose, since) > 0
 
     def _spend(self, tx: EmailLinkChanges, raw: str, now: datetime) -> User:
         """The person a usable link of this purpose belongs to, the link spent."""
@@ -133,7 +146,7 @@ class PasswordResets(_Links):
             return None
         with self._store.transaction() as tx:
             user = tx.user_by_email(email)
-            if user is None:
+            if user is None or self._cooling_down(tx, user):
                 return None
             url = self._issue(tx, user)
             for event in self._events("user.password_reset_requested", user, client, audit.SYSTEM):
@@ -194,6 +207,11 @@ class EmailVerifications(_Links):
         if user.email_verified:
             raise Conflict("This email address is verified already.")
         with self._store.transaction() as tx:
+            if self._cooling_down(tx, user):
+                raise RateLimited(
+                    "A verification link was sent less than a minute ago.",
+                    retry_after=int(COOLDOWN.total_seconds()),
+                )
             url = self._issue(tx, user)
         self._mailer.send(messages.email_verification(user.email, url))
 

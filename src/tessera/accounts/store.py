@@ -128,6 +128,10 @@ class EmailLinkChanges(AccountChanges, Protocol):
 
     def email_link_by_digest(self, digest: str) -> EmailLink | None: ...
 
+    def email_links_since(self, user_id: str, purpose: str, since: datetime) -> int:
+        """How many links of ``purpose`` the user was sent at ``since`` or later."""
+        ...
+
     def spend_email_link(self, link_id: str, at: datetime) -> bool:
         """Mark the link used if it is not yet; of several calls racing exactly one gets True."""
         ...

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tessera.accounts.records import EmailLink, Invitation, normalize_email
 from tessera.storage import models
@@ -90,6 +90,15 @@ class SqlLinkChanges(SqlAccountChanges):
         query = select(models.EmailLink).where(models.EmailLink.digest == digest)
         row = self.session.scalars(query).first()
         return email_link_of(row) if row else None
+
+    def email_links_since(self, user_id: str, purpose: str, since: datetime) -> int:
+        table = models.EmailLink
+        query = (
+            select(func.count())
+            .select_from(table)
+            .where(table.user_id == user_id, table.purpose == purpose, table.created_at >= since)
+        )
+        return int(self.session.scalar(query) or 0)
 
     def spend_email_link(self, link_id: str, at: datetime) -> bool:
         table = models.EmailLink
