@@ -34,6 +34,10 @@ class VerifyBody(ApiBody):
     token: str = Field(min_length=1, max_length=TOKEN_MAX_LENGTH)
 
 
+class VerificationRequest(ApiBody):
+    """No fields: the link goes to the signed-in person's own address."""
+
+
 class Notice(resources.Resource):
     detail: str
 
@@ -79,7 +83,9 @@ def confirm_reset(body: ResetConfirmBody, request: Request) -> Response:
     openapi_extra=USER_CREDENTIALS,
 )
 def send_verification(
-    request: Request, principal: Principal = Depends(authenticate)
+    request: Request,
+    body: VerificationRequest | None = None,
+    principal: Principal = Depends(authenticate),
 ) -> dict[str, Any]:
     if principal.kind != "user" or principal.user_id is None:
         raise Forbidden("Only a person verifies an email; this credential is not one.")
