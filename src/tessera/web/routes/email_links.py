@@ -79,7 +79,7 @@ def confirm_reset(body: ResetConfirmBody, request: Request) -> Response:
     "/me/email-verification",
     status_code=202,
     response_model=Notice,
-    responses=problems(*AUTHENTICATED, 400, 409),
+    responses=problems(*AUTHENTICATED, *JSON_BODY, 409),
     openapi_extra=USER_CREDENTIALS,
 )
 def send_verification(
