@@ -17,6 +17,7 @@ from tessera.storage import models
 from tessera.storage.db import engine_url
 from tests.helpers import PASSWORD, Account, assert_problem, log_in, sign_up
 from tests.mailbox import Mailbox, link_in, smtp_server, token_of
+from tests.servers import free_port
 
 SENDER = "Acme <no-reply@acme.example>"
 
@@ -32,6 +33,8 @@ def config_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
     """With SMTP unless the test is marked ``no_smtp`` by its name."""
     if "without_smtp" in request.node.name:
         return {}
+    if "smtp_down" in request.node.name:
+        return {"smtp": {"url": f"smtp://127.0.0.1:{free_port()}", "sender": SENDER}}
     box: Mailbox = request.getfixturevalue("mailbox")
     return {"smtp": {"url": box.url, "sender": SENDER}}
 
@@ -236,3 +239,11 @@ def test_only_the_digest_is_stored(client: TestClient, mailbox: Mailbox, databas
     engine.dispose()
     assert len(rows) == 1 and token not in repr(rows)
     assert rows[0].digest == hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_invitation_is_withdrawn_when_smtp_down(client: TestClient) -> None:
+    """The mail server refusing: 503, and no invitation is left open whose link nobody has."""
+    ada = sign_up(client)
+    refused = _invite(client, ada, "bob@example.com")
+    assert_problem(refused, 503, "unavailable")
+    assert client.get("/v1/invitations", headers=ada.headers).json()["data"] == []
