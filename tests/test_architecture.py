@@ -29,6 +29,7 @@ ADAPTERS = (
     "tessera.providers",
     "tessera.ratelimit.redis",
     "tessera.ratelimit.resilient",
+    "tessera.mail.smtp",
 )
 # Libraries of the floors above the core: HTTP, SQL, the CLI, templates.
 OUTER_LIBRARIES = (

@@ -38,6 +38,12 @@ Action = Literal[
     "service_token.created",
     "service_token.revoked",
     "signing_key.rotated",
+    "invitation.created",
+    "invitation.accepted",
+    "invitation.revoked",
+    "user.password_reset_requested",
+    "user.password_reset",
+    "user.email_verified",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
 Actor = tuple[str, str | None]

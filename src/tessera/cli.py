@@ -175,6 +175,18 @@ def user_create(
     typer.echo(f"created {user.id} <{user.email}> as {role} of {org.name} ({org.id})")
 
 
+@user_app.command("reset-password")
+def user_reset_password(
+    email: Annotated[str, typer.Option(help="The user's email.")],
+    config: ConfigOption = None,
+) -> None:
+    """Print a one-time password-reset link (valid one hour) to hand to the person."""
+    with _deployment(config) as tessera:
+        link = tessera.password_resets.operator_link(email)
+    typer.echo(f"One-time reset link for {email}, valid for one hour:", err=True)
+    typer.echo(link)
+
+
 @keys_app.command("check")
 def keys_check(key: str, config: ConfigOption = None) -> None:
     """Say offline whether KEY is a well-formed key of this deployment."""

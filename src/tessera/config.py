@@ -13,9 +13,10 @@ import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from tessera.errors import ConfigError, InvalidRequest
 from tessera.origins import listening_url, origin_of_url, parse_origin
@@ -110,6 +111,62 @@ class ProviderConfig:
         return self.label or built_in.get(self.name) or self.name.replace("-", " ").title()
 
 
+SMTP_DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where and how to connect, read from ``[smtp] url``."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpServer:
+        """Raises ValueError, with a message naming no secret, when the URL cannot be used."""
+        parts = urlsplit(url)
+        if parts.scheme not in SMTP_DEFAULT_PORTS:
+            raise ValueError("must start with smtp:// or smtps://")
+        if not parts.hostname:
+            raise ValueError("names no host")
+        try:
+            port = parts.port or SMTP_DEFAULT_PORTS[parts.scheme]
+        except ValueError:
+            raise ValueError("has a port that is not a number from 1 to 65535") from None
+        username, password = unquote(parts.username or ""), unquote(parts.password or "")
+        return cls(parts.scheme, parts.hostname, port, username, password)
+
+    @property
+    def where(self) -> str:
+        """The server as logs may name it: no user, no password."""
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+def check_sender(sender: str) -> str | None:
+    """Why ``sender`` cannot be a From header, or None when it can."""
+    _, address = parseaddr(sender)
+    if "@" not in address or "\n" in sender or "\r" in sender:
+        return "must be an address, optionally with a name: 'Acme <no-reply@acme.example>'"
+    return None
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """The mail server for invitations, password resets and email verification; empty
+    ``url``: this deployment sends no email."""
+
+    url: str = field(default="", repr=False)  # may hold the server's password
+    sender: str = ""
+    timeout_seconds: int = 10
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
 @dataclass(frozen=True)
 class Config:
     public_url: str = "http://127.0.0.1:8000"
@@ -142,6 +199,7 @@ class Config:
     roles: dict[str, list[str]] = field(default_factory=dict)
     route: list[RouteConfig] = field(default_factory=list)
     provider: list[ProviderConfig] = field(default_factory=list)
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
     @property
     def issuer(self) -> str:
@@ -310,6 +368,7 @@ def _validate(config: Config) -> None:
         except InvalidRequest as exc:
             raise ConfigError(f"config key 'route[{index}].path': {exc.detail}") from None
     _validate_providers(config.provider)
+    _validate_smtp(config.smtp)
     positive = {
         "max_key_lifetime_days": config.max_key_lifetime_days >= 0,
         "cache_lease_ms": config.cache_lease_ms > 0,
@@ -357,6 +416,22 @@ def _validate_providers(providers: list[ProviderConfig]) -> None:
             url = getattr(provider, key)
             if url and origin_of_url(url) is None:
                 raise ConfigError(f"config key '{where}.{key}' must be an http(s) URL")
+
+
+def _validate_smtp(smtp: SmtpConfig) -> None:
+    if not smtp.url:
+        return
+    try:
+        SmtpServer.from_url(smtp.url)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'smtp.url' {exc}") from None
+    if not smtp.sender:
+        raise ConfigError("config key 'smtp.sender' is required when smtp.url is set")
+    problem = check_sender(smtp.sender)
+    if problem:
+        raise ConfigError(f"config key 'smtp.sender' {problem}")
+    if smtp.timeout_seconds <= 0:
+        raise ConfigError("config key 'smtp.timeout_seconds' must be positive")
 
 
 def resolve_secret_key(config: Config, *, config_dir: Path | None = None) -> str:

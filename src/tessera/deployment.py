@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tessera.accounts.email_links import EmailVerifications, PasswordResets
 from tessera.accounts.hashing_pool import HashingPool, default_workers
+from tessera.accounts.invitations import Invitations
 from tessera.accounts.members import Members
 from tessera.accounts.passwords import Passwords
 from tessera.accounts.service import Accounts
@@ -24,6 +26,8 @@ from tessera.keys.cache import Fleet, Subscribe, local_subscribe
 from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
+from tessera.mail import Mailer
+from tessera.mail.smtp import SmtpMailer
 from tessera.origins import deployment_origins
 from tessera.providers import providers_from
 from tessera.ratelimit import MemoryRateLimiter, RateLimiter
@@ -39,6 +43,7 @@ from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
 from tessera.storage.identities import SqlSocialStore
 from tessera.storage.keys import SqlKeyStore, SqlUsageStore
+from tessera.storage.links import SqlLinkStore
 from tessera.storage.service_tokens import SqlServiceTokenStore
 from tessera.storage.sessions import SqlSessionStore
 from tessera.storage.tokens import SqlSigningKeyStore, SqlTokenStore
@@ -58,6 +63,7 @@ class Tessera:
         limiter: RateLimiter | None = None,
         config_dir: Path | None = None,
         workers: int = 1,
+        mailer: Mailer | None = None,
     ) -> None:
         """``workers``: processes serving the same database (without Redis, several of them
         never trust their caches)."""
@@ -147,6 +153,7 @@ class Tessera:
             self.clock,
             signup_open=config.signup == "open",
         )
+        self._build_mail(config, mailer)
         self.credentials = Credentials(
             tokens=self.tokens,
             sessions=self.sessions,
@@ -164,6 +171,39 @@ class Tessera:
             routes=self.routes,
             key_prefix=config.key_prefix,
             origins=deployment_origins(config.public_url, tuple(config.allowed_origins)),
+        )
+
+    def _build_mail(self, config: Config, mailer: Mailer | None) -> None:
+        """Invitations, password resets and email verification, emailed through ``[smtp]``
+        when it is configured (or through ``mailer``, for tests)."""
+        smtp = config.smtp
+        self.mailer = mailer or (
+            SmtpMailer(smtp.url, smtp.sender, timeout=smtp.timeout_seconds)
+            if smtp.enabled
+            else None
+        )
+        links = SqlLinkStore(self.db)
+        url, mail = config.public_url, self.mailer
+        self.invitations = Invitations(
+            links,
+            self.account_store,
+            self.passwords,
+            self.catalog,
+            self.clock,
+            public_url=url,
+            mailer=mail,
+        )
+        self.password_resets = PasswordResets(
+            links,
+            self.account_store,
+            self.passwords,
+            self.sessions,
+            self.clock,
+            public_url=url,
+            mailer=mail,
+        )
+        self.email_verifications = EmailVerifications(
+            links, self.account_store, self.clock, public_url=url, mailer=mail
         )
 
     def start(self, *, migrate: bool = True) -> None:

@@ -94,3 +94,63 @@ def workspace_resource(workspace: Workspace) -> dict[str, Any]:
         "organization_id": workspace.organization_id,
         "created_at": rfc3339(workspace.created_at),
     }
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """An invitation to join an organization, bound to one email; its link's secret is kept
+    only as ``digest``."""
+
+    id: str
+    organization_id: str
+    email: str
+    role: str
+    digest: str = field(repr=False)
+    created_at: datetime
+    created_by: str
+    expires_at: datetime
+    emailed: bool = False  # the link went to the email itself, so following it proves the address
+    accepted_at: datetime | None = None
+    accepted_by: str | None = None
+    revoked_at: datetime | None = None
+
+    def status(self, now: datetime) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "pending" if self.expires_at > now else "expired"
+
+    def as_resource(self, now: datetime) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "invitation",
+            "organization_id": self.organization_id,
+            "email": self.email,
+            "role": self.role,
+            "status": self.status(now),
+            "emailed": self.emailed,
+            "created_at": rfc3339(self.created_at),
+            "created_by": self.created_by,
+            "expires_at": rfc3339(self.expires_at),
+            "accepted_at": rfc3339(self.accepted_at),
+            "accepted_by": self.accepted_by,
+            "revoked_at": rfc3339(self.revoked_at),
+        }
+
+
+@dataclass(frozen=True)
+class EmailLink:
+    """A one-time link sent to a person's email: a password reset or an email verification."""
+
+    id: str
+    purpose: str  # "password_reset" or "email_verification"
+    user_id: str
+    email: str  # the address it was sent to: a link proves nothing about any other
+    digest: str = field(repr=False)
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        return self.used_at is None and self.expires_at > now

@@ -6,7 +6,15 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
-from tessera.accounts.records import Member, Membership, Organization, User, Workspace
+from tessera.accounts.records import (
+    EmailLink,
+    Invitation,
+    Member,
+    Membership,
+    Organization,
+    User,
+    Workspace,
+)
 from tessera.audit import AuditWriter
 
 
@@ -80,3 +88,58 @@ class AccountStore(AccountReads, Protocol):
         ...
 
     def transaction(self) -> AbstractContextManager[AccountChanges]: ...
+
+
+class InvitationChanges(AccountChanges, Protocol):
+    """An account transaction that also reads and changes invitations."""
+
+    def add_invitation(self, invitation: Invitation) -> None: ...
+
+    def invitation(self, invitation_id: str) -> Invitation | None: ...
+
+    def invitation_by_digest(self, digest: str) -> Invitation | None: ...
+
+    def pending_invitations_for(self, organization_id: str, email: str) -> list[Invitation]:
+        """The organization's invitations to ``email`` (any case) neither accepted nor revoked."""
+        ...
+
+    def accept_invitation(self, invitation_id: str, user_id: str, at: datetime) -> bool:
+        """Mark the invitation accepted if it is still open; of several calls racing, on any
+        number of instances, exactly one gets True."""
+        ...
+
+    def revoke_invitation(self, invitation_id: str, at: datetime) -> bool:
+        """Revoke the invitation if it is still open; True when this call did."""
+        ...
+
+
+class InvitationStore(Protocol):
+    def invitations(self, organization_id: str) -> list[Invitation]:
+        """The organization's invitations neither accepted nor revoked, the newest first."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[InvitationChanges]: ...
+
+
+class EmailLinkChanges(AccountChanges, Protocol):
+    """An account transaction that also reads and spends email links."""
+
+    def add_email_link(self, link: EmailLink) -> None: ...
+
+    def email_link_by_digest(self, digest: str) -> EmailLink | None: ...
+
+    def email_links_since(self, user_id: str, purpose: str, since: datetime) -> int:
+        """How many links of ``purpose`` the user was sent at ``since`` or later."""
+        ...
+
+    def spend_email_link(self, link_id: str, at: datetime) -> bool:
+        """Mark the link used if it is not yet; of several calls racing exactly one gets True."""
+        ...
+
+    def spend_email_links_of(self, user_id: str, purpose: str, at: datetime) -> None:
+        """Mark every unused link of the user for ``purpose`` used (one reset spends them all)."""
+        ...
+
+
+class EmailLinkStore(Protocol):
+    def transaction(self) -> AbstractContextManager[EmailLinkChanges]: ...

@@ -37,7 +37,16 @@ SECURITY_HEADERS = {
 }
 
 # The dashboard's own paths: an error on any of them is answered with a page, not JSON.
-PAGES = ("/login", "/signup", "/logout", "/settings", "/auth")
+PAGES = (
+    "/login",
+    "/signup",
+    "/logout",
+    "/settings",
+    "/auth",
+    "/invitations",
+    "/password-reset",
+    "/verify-email",
+)
 # What an error page says at its top, for people rather than programs.
 HEADINGS = {
     400: "Bad request",

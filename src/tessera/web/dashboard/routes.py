@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -19,7 +19,7 @@ from tessera.principal import ClientInfo
 from tessera.scopes import ADMIN_ROLES
 from tessera.sessions.service import session_resource
 from tessera.web.cookies import check_same_origin, clear_cookie_header, set_cookie_header
-from tessera.web.dashboard import forms, social
+from tessera.web.dashboard import email_pages, forms, members_pages, social
 from tessera.web.dashboard.pages import (
     Visitor,
     check_form,
@@ -36,6 +36,8 @@ from tessera.web.routes.auth import SignupBody
 
 router = APIRouter(include_in_schema=False)
 router.include_router(social.router)  # sign in with a provider; Settings → Sign-in methods
+router.include_router(members_pages.router)
+router.include_router(email_pages.router)
 
 
 def _redirect(path: str, set_cookie: str | None = None) -> Response:
@@ -95,7 +97,7 @@ def signup_page(request: Request) -> Response:
 
 
 @router.post("/signup")
-async def signup(request: Request) -> Response:
+async def signup(request: Request, background: BackgroundTasks) -> Response:
     form = await request.form()
     fields = {k: str(form.get(k, "")) for k in ("email", "password", "name", "organization_name")}
     tessera = tessera_of(request)
@@ -117,6 +119,7 @@ async def signup(request: Request) -> Response:
             form=fields,
         )
     _, raw = tessera.sessions.start(user_id, client_info(request))
+    email_pages.verify_later(tessera, user_id, background)
     return _redirect("/settings/api-keys", set_cookie_header(tessera, raw))
 
 
@@ -310,38 +313,6 @@ async def end_all_sessions(request: Request, who: Visitor = Depends(signed_in)) 
     tessera = tessera_of(request)
     tessera.sessions.end_all(who.user.id, client_info(request))
     return _redirect("/login", clear_cookie_header(tessera))
-
-
-@router.get("/settings/members")
-def members_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    tessera = tessera_of(request)
-    members = [
-        {"user": m.user, "role": m.role, "created_at": m.as_resource()["created_at"]}
-        for m in tessera.members.list(_organization(who))
-    ]
-    return render(
-        request,
-        "members.html",
-        **page_context(who, "members"),
-        members=members,
-        roles=sorted(tessera.catalog.roles),
-        can_manage=who.principal.role in ADMIN_ROLES,
-    )
-
-
-@router.post("/settings/members/{user_id}/role")
-async def change_role(
-    user_id: str, request: Request, who: Visitor = Depends(signed_in)
-) -> Response:
-    form = await request.form()
-    check_form(request, who, form)
-    tessera_of(request).members.change_role(
-        who.principal,
-        user_id=user_id,
-        role=str(form.get("role", "")),
-        client=client_info(request),
-    )
-    return _redirect("/settings/members")
 
 
 @router.get("/settings/audit-log")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from pydantic import Field
 from starlette.responses import Response
 
@@ -50,14 +50,18 @@ class LogoutBody(ApiBody):
     response_model=resources.SignedUp,
     responses=problems(*JSON_BODY, 403, 409),
 )
-def signup(body: SignupBody, request: Request) -> dict[str, Any]:
-    account = tessera_of(request).accounts.sign_up(
+def signup(body: SignupBody, request: Request, background: BackgroundTasks) -> dict[str, Any]:
+    tessera = tessera_of(request)
+    account = tessera.accounts.sign_up(
         email=body.email,
         password=body.password,
         name=body.name,
         organization_name=body.organization_name,
         client=client_info(request),
     )
+    verification = tessera.email_verifications.for_new_user(account.user)
+    if verification is not None:  # sent after the answer; a failure is logged, not fatal
+        background.add_task(tessera.email_verifications.send_quietly, verification)
     return {
         "user": user_resource(account.user),
         "organization": organization_resource(account.organization),
