@@ -186,11 +186,11 @@ def usage_chart(days: list[dict[str, Any]]) -> str:
     """An inline SVG bar chart of requests (and refusals) per day; no script needed."""
     width, height, gap = 900, 160, 4
     bar = (width - gap * len(days)) / max(1, len(days))
-    peak = max([d["requests"] + d["rejected"] for d in days] + [1])
+    peak = max([d["requests"] for d in days] + [1])
     shapes = []
     for index, day in enumerate(days):
         x = index * (bar + gap)
-        ok = day["requests"] / peak * (height - 20)
+        ok = (day["requests"] - day["rejected"]) / peak * (height - 20)
         refused = day["rejected"] / peak * (height - 20)
         title = f"{day['date']}: {day['requests']} requests, {day['rejected']} refused"
         shapes.append(
