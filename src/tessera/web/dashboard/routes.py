@@ -14,7 +14,7 @@ from tessera.principal import ClientInfo
 from tessera.scopes import ADMIN_ROLES
 from tessera.sessions.service import session_resource
 from tessera.web.cookies import check_same_origin, clear_cookie_header, set_cookie_header
-from tessera.web.dashboard import forms, keys, readable
+from tessera.web.dashboard import forms, keys, readable, workspaces
 from tessera.web.dashboard.pages import (
     Visitor,
     check_form,
@@ -214,3 +214,4 @@ def audit_page(
 
 # Pages with modules of their own.
 router.include_router(keys.router)
+router.include_router(workspaces.router)
