@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from tessera import audit
 from tessera.deployment import Tessera
 from tessera.edge.problems import status_of
 from tessera.errors import Forbidden, RateLimited, TesseraError, Unauthorized
@@ -14,7 +13,7 @@ from tessera.principal import ClientInfo
 from tessera.scopes import ADMIN_ROLES
 from tessera.sessions.service import session_resource
 from tessera.web.cookies import check_same_origin, clear_cookie_header, set_cookie_header
-from tessera.web.dashboard import forms, keys, readable, workspaces
+from tessera.web.dashboard import audit_log, forms, keys, readable, workspaces
 from tessera.web.dashboard.pages import (
     Visitor,
     check_form,
@@ -25,7 +24,6 @@ from tessera.web.dashboard.pages import (
 )
 from tessera.web.dashboard.pages import organization_of as _organization
 from tessera.web.dashboard.pages import redirect as _redirect_with
-from tessera.web.dashboard.pages import require_scope as _require
 from tessera.web.deps import client_info, tessera_of
 from tessera.web.return_path import return_path
 from tessera.web.routes.auth import SignupBody
@@ -195,23 +193,7 @@ async def change_role(
     return _redirect_with(request, who, "/settings/members", notice)
 
 
-@router.get("/settings/audit-log")
-def audit_page(
-    request: Request, cursor: str | None = None, who: Visitor = Depends(signed_in)
-) -> Response:
-    _require(who, "audit:read")
-    page = tessera_of(request).audit_log.page(
-        _organization(who), limit=50, cursor=cursor, action=None
-    )
-    return render(
-        request,
-        "audit.html",
-        **page_context(who, "audit"),
-        events=[audit.to_resource(e) for e in page.items],
-        next_cursor=page.next_cursor,
-    )
-
-
 # Pages with modules of their own.
 router.include_router(keys.router)
 router.include_router(workspaces.router)
+router.include_router(audit_log.router)
