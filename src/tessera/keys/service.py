@@ -218,7 +218,10 @@ class ApiKeys:
     def _with_pending_use(self, key: ApiKey) -> ApiKey:
         """Show a use that is counted in memory but not yet written."""
         pending = self._usage.pending_last_used(key.id)
-        return key if pending is None else replace(key, last_used_at=pending)
+        if pending is None:
+            return key
+        network = self._usage.pending_last_network(key.id) or key.last_used_network
+        return replace(key, last_used_at=pending, last_used_network=network)
 
     def _event(
         self,

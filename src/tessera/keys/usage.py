@@ -7,6 +7,7 @@ of 10,000 requests on one key costs a handful of writes.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from collections import defaultdict
@@ -24,6 +25,7 @@ FLUSH_INTERVAL_SECONDS = 60.0
 class PendingUsage:
     days: dict[date, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     last_used_at: datetime | None = None
+    last_used_ip: str | None = None  # made coarse (a network) only when written
 
 
 class UsageRecorder:
@@ -36,7 +38,9 @@ class UsageRecorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def record(self, key_id: str, *, accepted: bool, count: int = 1) -> None:
+    def record(
+        self, key_id: str, *, accepted: bool, count: int = 1, client_ip: str | None = None
+    ) -> None:
         now = self._clock.now()
         with self._lock:
             pending = self._pending.get(key_id)
@@ -45,6 +49,7 @@ class UsageRecorder:
             pending.days[now.date()][0 if accepted else 1] += count
             if accepted:
                 pending.last_used_at = now
+                pending.last_used_ip = client_ip or pending.last_used_ip
 
     def pending(self, key_id: str) -> dict[date, tuple[int, int]]:
         """Counts not yet written, so that usage reads are exact."""
@@ -64,6 +69,10 @@ class UsageRecorder:
     def pending_last_used(self, key_id: str) -> datetime | None:
         pending = self._pending.get(key_id)
         return pending.last_used_at if pending else None
+
+    def pending_last_network(self, key_id: str) -> str | None:
+        pending = self._pending.get(key_id)
+        return coarse_network(pending.last_used_ip) if pending else None
 
     def flush_due(self) -> int:
         """Write the keys not written for a minute; returns how many were written."""
@@ -109,7 +118,25 @@ class UsageRecorder:
     def _write(self, batch: dict[str, PendingUsage]) -> None:
         self._store.add(
             [
-                KeyUse(key_id, {d: (c[0], c[1]) for d, c in p.days.items()}, p.last_used_at)
+                KeyUse(
+                    key_id,
+                    {d: (c[0], c[1]) for d, c in p.days.items()},
+                    p.last_used_at,
+                    coarse_network(p.last_used_ip),
+                )
                 for key_id, p in batch.items()
             ]
         )
+
+
+def coarse_network(address: str | None) -> str | None:
+    """Where a key was last used, no finer than a network: the /24 of an IPv4 address, the /48
+    of an IPv6 one (enough to tell an office from a cloud region, not a person)."""
+    if not address:
+        return None
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    prefix = 24 if parsed.version == 4 else 48
+    return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))

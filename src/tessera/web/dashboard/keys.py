@@ -183,6 +183,7 @@ def key_page(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -
         **page_context(who, "keys"),
         key=next(v for v in view if v["id"] == row.id),
         creator=_creator(tessera, row, {v["id"]: v["name"] for v in view}),
+        last_used_network=row.last_used_network,
         chart=usage_chart(days),
         workspace_names=names,
         total_requests=sum(d["requests"] for d in days),
