@@ -31,6 +31,7 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Page, str
         keys = story(page, base, LONG, lambda _name: None)
         key = keys[LONG.key]
         paths = [*PAGES.values(), "/settings/api-keys/new", key, key + "/revoke"]
+        paths += ["/settings/members", "/settings/sign-in-methods"]
         yield page, base, paths
 
 

@@ -20,6 +20,7 @@ from tessera.web.routes import (
     audit_events,
     auth,
     forward_auth,
+    identities,
     members,
     ops,
     sessions,
@@ -61,6 +62,7 @@ def create_api(tessera: Tessera) -> FastAPI:
         api_keys,
         audit_events,
         sessions,
+        identities,
     )
     for module in routers:
         app.include_router(module.router)

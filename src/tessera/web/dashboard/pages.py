@@ -41,7 +41,7 @@ SECURITY_HEADERS = {
 }
 
 # The dashboard's own paths: an error on any of them is answered with a page, not JSON.
-PAGES = ("/login", "/signup", "/logout", "/settings")
+PAGES = ("/login", "/signup", "/logout", "/settings", "/auth")
 # What an error page says at its top, for people rather than programs.
 HEADINGS = {
     400: "Bad request",
@@ -116,6 +116,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     notice = _notice(request, tessera)
     if notice is not None:
         context.setdefault("message", notice)
+    context.setdefault("sign_in_providers", tessera.social.providers)
     html = templates.get_template(name).render(**context)
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
     if carried.NOTICE in request.cookies:

@@ -1,7 +1,7 @@
 """api_keys.last_used_network
 
 Revision ID: 0012
-Revises: 0002
+Revises: 0004
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0012'
-down_revision = '0002'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
