@@ -1,64 +1,112 @@
-"""Screenshots of the dashboard's main pages, for the README.
+"""Screenshots of the dashboard's pages and the Authentication page, for the README.
 
     .venv/bin/python -m docs.screenshots
 
-Starts Tessera on a fresh database, drives Debian's Chromium through a short story (sign up,
-create keys, use one) and writes docs/screenshots/*.png.
+Starts ``tessera serve`` on a free port (never 8000) with a fresh database, opens it as
+``http://localhost:<port>`` in Debian's Chromium, plays a short story (sign up, add a
+workspace, create keys, use one, roll one) and writes docs/screenshots/*.png at 1280 px wide.
+``story`` and ``PAGES`` are also what the layout test walks (tests/test_layout.py).
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from playwright.sync_api import Page
 
-from tests.browser import chromium, tessera_server
+from tests.browser import chromium, served_tessera
 from tests.servers import free_port
 from tests.social_peers import tessera_with
 
 OUT = Path(__file__).with_name("screenshots")
 PASSWORD = "correct horse battery"
+VIEWPORT = {"width": 1280, "height": 820}
+# What each screenshot shows: its file name and the path it is taken at.
+PAGES = {
+    "api-keys": "/settings/api-keys",
+    "workspaces": "/settings/workspaces",
+    "sessions": "/settings/sessions",
+    "audit-log": "/settings/audit-log",
+    "authentication": "/docs/authentication",
+}
+
+
+@dataclass(frozen=True)
+class Names:
+    """The names the story gives things; the layout test makes them as long as allowed."""
+
+    organization: str = "Acme Analytics"
+    workspace: str = "Europe"
+    key: str = "Production integration"
+
+
+def story(page: Page, base: str, names: Names, shot: Callable[[str], None]) -> dict[str, str]:
+    """Sign up, add a workspace, create two keys, use one, roll the other; ``shot(name)`` is
+    called where a screenshot of the page as it is belongs. Returns the keys' page paths."""
+    page.goto(base + "/signup")
+    page.get_by_label("Your name").fill("Ada Lovelace")
+    page.get_by_label("Email").fill("ada@acme.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Organization").fill(names.organization)
+    page.get_by_role("button", name="Create account").click()
+    page.goto(base + "/settings/workspaces")
+    page.get_by_label("Name of the new workspace").fill(names.workspace)
+    page.get_by_role("button", name="Create workspace").click()
+    raw, paths = {}, {}
+    for name, scopes in (
+        ("Billing sync", ["contacts:read"]),
+        (names.key, ["contacts:read", "contacts:write"]),
+    ):
+        page.goto(base + "/settings/api-keys/new")
+        page.get_by_label("Name", exact=True).fill(name)
+        for scope in scopes:
+            page.get_by_role("checkbox", name=scope).check()
+        page.get_by_role("checkbox", name="workspaces:read").check()
+        if name == names.key:
+            page.get_by_role("checkbox", name=names.workspace).check()
+            shot("create-key")
+        page.get_by_role("button", name="Create").click()
+        raw[name] = page.get_by_label("API key").input_value()
+        paths[name] = page.url.removeprefix(base).removesuffix("/created")
+    shot("key-shown-once")
+    _use(base, raw[names.key])
+    page.goto(base + paths["Billing sync"])
+    page.get_by_label("Grace period for the old key").select_option("86400")
+    page.get_by_role("button", name="Roll key").click()
+    page.goto(base + paths[names.key])
+    shot("usage-chart")
+    return paths
+
+
+def _use(base: str, key: str) -> None:
+    """Requests the key may make, and a few it may not (refused, counted as such)."""
+    api = base.replace("localhost", "127.0.0.1")
+    for _ in range(12):
+        httpx.get(api + "/v1/workspaces", headers={"X-API-Key": key})
+    for _ in range(3):
+        httpx.get(api + "/v1/api-keys", headers={"X-API-Key": key})  # no api_keys:read: 403
 
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     with (
         tempfile.TemporaryDirectory() as folder,
-        tessera_server(Path(folder)) as base,
+        served_tessera(Path(folder)) as base,
         chromium() as browser,
     ):
-        page = browser.new_context(viewport={"width": 1280, "height": 820}).new_page()
-        page.goto(base + "/signup")
-        page.get_by_label("Your name").fill("Ada Lovelace")
-        page.get_by_label("Email").fill("ada@acme.example")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_label("Organization").fill("Acme Analytics")
-        page.get_by_role("button", name="Create account").click()
-        keys = {}
-        for name, scopes in (
-            ("Billing sync", ["contacts:read"]),
-            ("Production integration", ["contacts:read", "contacts:write"]),
-        ):
-            page.goto(base + "/settings/api-keys/new")
-            page.get_by_label("Name", exact=True).fill(name)
-            for scope in scopes:
-                page.get_by_role("checkbox", name=scope).check()
-            page.get_by_role("checkbox", name="workspaces:read").check()
-            if name.startswith("Production"):
-                page.screenshot(path=OUT / "create-key.png", full_page=True)
-            page.get_by_role("button", name="Create").click()
-            keys[name] = page.get_by_label("API key").input_value()
-        page.screenshot(path=OUT / "key-shown-once.png", full_page=True)
-        for _ in range(12):
-            httpx.get(
-                base + "/v1/workspaces", headers={"X-API-Key": keys["Production integration"]}
-            )
-        httpx.get(base + "/v1/api-keys", headers={"X-API-Key": keys["Production integration"]})
-        page.goto(base + "/settings/api-keys")
-        page.screenshot(path=OUT / "api-keys.png", full_page=True)
-        page.get_by_role("link", name="Production integration").click()
-        page.screenshot(path=OUT / "usage-chart.png", full_page=True)
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+
+        def shot(name: str) -> None:
+            page.screenshot(path=OUT / f"{name}.png", full_page=True)
+
+        story(page, base, Names(), shot)
+        for name, path in PAGES.items():
+            page.goto(base + path)
+            shot(name)
     sign_in_with_providers()
     print("wrote", ", ".join(sorted(p.name for p in OUT.glob("*.png"))))
 
@@ -83,7 +131,7 @@ client_id = "screenshot"
         tessera_with(Path(folder), free_port(), providers) as base,
         chromium() as browser,
     ):
-        page = browser.new_context(viewport={"width": 1280, "height": 820}).new_page()
+        page = browser.new_context(viewport=VIEWPORT).new_page()
         page.goto(base + "/login")
         page.screenshot(path=OUT / "sign-in-providers.png", full_page=True)
 

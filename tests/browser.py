@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from tests.servers import free_port, uvicorn
+from tests.servers import free_port, running, uvicorn
 
 CHROMIUM = os.environ.get("TSR_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -69,6 +70,25 @@ def tessera_server(folder: Path) -> Iterator[str]:
         "tessera.web.asgi:create", {"TESSERA_CONFIG": str(config)}, factory=True, port=port
     ):
         yield base
+
+
+@contextmanager
+def served_tessera(folder: Path) -> Iterator[str]:
+    """``tessera serve --port <a free port, never 8000>`` with no public_url in its config, as a
+    person starts it; yields ``http://localhost:<port>``, the name a person types (the server
+    derives ``http://127.0.0.1:<port>`` and must accept both)."""
+    port = free_port()
+    while port == 8000:
+        port = free_port()
+    config = folder / "tessera.toml"
+    config.write_text(f'database_url = "sqlite:///{folder}/tessera.db"\n' + CONFIG)
+    command = [sys.executable, "-m", "tessera", "serve", "--port", str(port)]
+    with running(
+        [*command, "--config", str(config)],
+        f"http://127.0.0.1:{port}/healthz",
+        log=folder / "serve.log",
+    ):
+        yield f"http://localhost:{port}"
 
 
 @contextmanager

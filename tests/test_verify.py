@@ -192,7 +192,7 @@ def test_verification_counts_as_a_use(
     usage = client.get(f"/v1/api-keys/{created['id']}/usage?days=2", headers=account.headers).json()
     today = usage["data"][-1]
     assert today["date"] == clock.now().date().isoformat()
-    assert (today["requests"], today["rejected"]) == (1, 1)
+    assert (today["requests"], today["rejected"]) == (2, 1)
     fetched = client.get(f"/v1/api-keys/{created['id']}", headers=account.headers).json()
     assert fetched["last_used_at"] == rfc3339(clock.now())
 

@@ -77,10 +77,19 @@ class AuditStore(Protocol):
         ...
 
     def page(
-        self, organization_id: str, *, limit: int, cursor: str | None, action: str | None
+        self,
+        organization_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        action: str | None,
+        actor_id: str | None = None,
+        since: datetime | None = None,
+        before: datetime | None = None,
     ) -> Page[AuditEvent]:
         """Newest first; ``action`` picks one action (``api_key.revoked``) or a family
-        (``api_key``)."""
+        (``api_key``), ``actor_id`` one actor, ``since``/``before`` a span of time (from
+        ``since`` included to ``before`` excluded)."""
         ...
 
 
@@ -94,10 +103,26 @@ class AuditLog:
         self._store.record(*events)
 
     def page(
-        self, organization_id: str, *, limit: int, cursor: str | None, action: str | None
+        self,
+        organization_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        action: str | None,
+        actor_id: str | None = None,
+        since: datetime | None = None,
+        before: datetime | None = None,
     ) -> Page[AuditEvent]:
         limit = check_limit(limit)
-        return self._store.page(organization_id, limit=limit, cursor=cursor, action=action)
+        return self._store.page(
+            organization_id,
+            limit=limit,
+            cursor=cursor,
+            action=action,
+            actor_id=actor_id,
+            since=since,
+            before=before,
+        )
 
 
 def actor_of(principal: Principal | None) -> Actor:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -58,6 +60,26 @@ def test_action_picks_one_action_or_a_family(db: Database, now: datetime) -> Non
     one = store.page("org_a", limit=10, cursor=None, action="api_key.revoked").items
     assert {e.action for e in family} == {"api_key.created", "api_key.revoked"}
     assert [e.action for e in one] == ["api_key.revoked"]
+
+
+def test_actor_and_time_span_pick_their_events(db: Database, now: datetime) -> None:
+    """``actor_id`` keeps one actor's events; ``since`` is included and ``before`` is not."""
+    store = SqlAuditStore(db)
+    first, second = _event(now), _event(now + timedelta(hours=1))
+    other = replace(_event(now + timedelta(hours=2)), actor_id="usr_2")
+    store.record(first, second, other)
+
+    def ids(**query: Any) -> list[str]:
+        page = store.page("org_a", limit=10, cursor=None, action=None, **query)
+        return [e.id for e in page.items]
+
+    assert ids(actor_id="usr_2") == [other.id]
+    assert ids(since=second.created_at) == [other.id, second.id]
+    assert ids(before=second.created_at) == [first.id]
+    assert ids(actor_id="usr_1", since=now, before=now + timedelta(hours=3)) == [
+        second.id,
+        first.id,
+    ]
 
 
 def test_other_organizations_events_are_not_listed(db: Database, now: datetime) -> None:

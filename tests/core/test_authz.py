@@ -63,7 +63,9 @@ class MemoryKeys:
             return KeyIdentity("ip_forbidden", record)
         return KeyIdentity("valid", record, record.principal)
 
-    def record_use(self, key_id: str, *, accepted: bool, count: int) -> None:
+    def record_use(
+        self, key_id: str, *, accepted: bool, count: int, client_ip: str | None = None
+    ) -> None:
         self.uses.append((key_id, accepted, count))
 
 

@@ -106,7 +106,9 @@ class Authorizer:
             decision = self._authorize(caller, facts, required, allow_database)
         if caller.key is not None:  # every decision about an existing key is a use of it
             accepted = isinstance(decision, Allowed)
-            self._keys.record_use(caller.key.id, accepted=accepted, count=facts.uses)
+            self._keys.record_use(
+                caller.key.id, accepted=accepted, count=facts.uses, client_ip=facts.client_ip
+            )
         return decision
 
     def service(

@@ -25,8 +25,11 @@ class SessionIdentity:
 class Keys(Protocol):
     def identify(self, raw: str, *, client_ip: str | None, allow_database: bool) -> KeyIdentity: ...
 
-    def record_use(self, key_id: str, *, accepted: bool, count: int) -> None:
-        """Count ``count`` uses of the key, accepted or refused (its usage figures)."""
+    def record_use(
+        self, key_id: str, *, accepted: bool, count: int, client_ip: str | None = None
+    ) -> None:
+        """Count ``count`` uses of the key, accepted or refused (its usage figures); an
+        accepted one from ``client_ip`` is the key's last use."""
         ...
 
 

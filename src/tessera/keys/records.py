@@ -35,6 +35,7 @@ class ApiKey:
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     rolled_from: str | None = None
+    last_used_network: str | None = None  # coarse: a /24 or /48, never the address
 
     @property
     def inherits_creator_permissions(self) -> bool:

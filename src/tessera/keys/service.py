@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from tessera import audit
@@ -150,14 +150,7 @@ class ApiKeys:
         first = today - timedelta(days=days - 1)
         counts = self._usage.counts(key_id, first)
         series = (first + timedelta(days=i) for i in range(days))
-        return [
-            {
-                "date": d.isoformat(),
-                "requests": counts.get(d, (0, 0))[0],
-                "rejected": counts.get(d, (0, 0))[1],
-            }
-            for d in series
-        ]
+        return [_usage_day(d, *counts.get(d, (0, 0))) for d in series]
 
     def _new_key(
         self,
@@ -225,7 +218,10 @@ class ApiKeys:
     def _with_pending_use(self, key: ApiKey) -> ApiKey:
         """Show a use that is counted in memory but not yet written."""
         pending = self._usage.pending_last_used(key.id)
-        return key if pending is None else replace(key, last_used_at=pending)
+        if pending is None:
+            return key
+        network = self._usage.pending_last_network(key.id) or key.last_used_network
+        return replace(key, last_used_at=pending, last_used_network=network)
 
     def _event(
         self,
@@ -277,3 +273,8 @@ def _summary(key: ApiKey) -> dict[str, Any]:
         "scopes": None if key.scopes is None else list(key.scopes),
         "workspace_ids": None if key.workspace_ids is None else list(key.workspace_ids),
     }
+
+
+def _usage_day(day: date, accepted: int, rejected: int) -> dict[str, Any]:
+    """``requests`` is every use of the key, ``rejected`` the part of them refused."""
+    return {"date": day.isoformat(), "requests": accepted + rejected, "rejected": rejected}

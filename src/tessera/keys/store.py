@@ -52,6 +52,7 @@ class KeyUse:
     key_id: str
     days: Mapping[date, tuple[int, int]]
     last_used_at: datetime | None
+    last_used_network: str | None = None  # the network of the last accepted use
 
 
 class UsageStore(Protocol):

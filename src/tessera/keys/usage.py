@@ -13,6 +13,7 @@ and are written at a later tick, or at shutdown, which keeps trying for
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ SHUTDOWN_PATIENCE_SECONDS = 15.0
 class PendingUsage:
     days: dict[date, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     last_used_at: datetime | None = None
+    last_used_ip: str | None = None  # made coarse (a network) only when written
 
 
 class UsageRecorder:
@@ -45,7 +47,9 @@ class UsageRecorder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def record(self, key_id: str, *, accepted: bool, count: int = 1) -> None:
+    def record(
+        self, key_id: str, *, accepted: bool, count: int = 1, client_ip: str | None = None
+    ) -> None:
         now = self._clock.now()
         with self._lock:
             pending = self._pending.get(key_id)
@@ -54,6 +58,7 @@ class UsageRecorder:
             pending.days[now.date()][0 if accepted else 1] += count
             if accepted:
                 pending.last_used_at = now
+                pending.last_used_ip = client_ip or pending.last_used_ip
 
     def pending(self, key_id: str) -> dict[date, tuple[int, int]]:
         """Counts not yet written, so that usage reads are exact."""
@@ -73,6 +78,10 @@ class UsageRecorder:
     def pending_last_used(self, key_id: str) -> datetime | None:
         pending = self._pending.get(key_id)
         return pending.last_used_at if pending else None
+
+    def pending_last_network(self, key_id: str) -> str | None:
+        pending = self._pending.get(key_id)
+        return coarse_network(pending.last_used_ip) if pending else None
 
     def flush_due(self) -> int:
         """Write the keys not written for a minute; returns how many were written."""
@@ -131,7 +140,12 @@ class UsageRecorder:
         try:
             self._store.add(
                 [
-                    KeyUse(key_id, {d: (c[0], c[1]) for d, c in p.days.items()}, p.last_used_at)
+                    KeyUse(
+                        key_id,
+                        {d: (c[0], c[1]) for d, c in p.days.items()},
+                        p.last_used_at,
+                        coarse_network(p.last_used_ip),
+                    )
                     for key_id, p in batch.items()
                 ]
             )
@@ -155,3 +169,17 @@ class UsageRecorder:
                     pending.last_used_at is None or pending.last_used_at < failed.last_used_at
                 ):
                     pending.last_used_at = failed.last_used_at
+                    pending.last_used_ip = failed.last_used_ip or pending.last_used_ip
+
+
+def coarse_network(address: str | None) -> str | None:
+    """Where a key was last used, no finer than a network: the /24 of an IPv4 address, the /48
+    of an IPv6 one (enough to tell an office from a cloud region, not a person)."""
+    if not address:
+        return None
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    prefix = 24 if parsed.version == 4 else 48
+    return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False))

@@ -105,9 +105,11 @@ class KeyVerifier:
             raise WouldBlock  # an inheriting key asks for its creator's role
         return self._judge(found, client_ip)
 
-    def record_use(self, key_id: str, *, accepted: bool, count: int) -> None:
+    def record_use(
+        self, key_id: str, *, accepted: bool, count: int, client_ip: str | None = None
+    ) -> None:
         """Count uses of a key in its usage figures (written in the background)."""
-        self._usage.record(key_id, accepted=accepted, count=count)
+        self._usage.record(key_id, accepted=accepted, count=count, client_ip=client_ip)
 
     def _judge(self, record: KeyRecord, client_ip: str | None) -> KeyIdentity:
         if record.revoked_at is not None:

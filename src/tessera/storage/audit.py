@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -31,13 +33,27 @@ class SqlAuditStore:
             session.add_all([row_of(event) for event in events])
 
     def page(
-        self, organization_id: str, *, limit: int, cursor: str | None, action: str | None
+        self,
+        organization_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        action: str | None,
+        actor_id: str | None = None,
+        since: datetime | None = None,
+        before: datetime | None = None,
     ) -> Page[AuditEvent]:
         table = models.AuditEvent
         query = select(table).where(table.organization_id == organization_id)
         if action:
             family = action.rstrip(".") + "."
             query = query.where(or_(table.action == action, table.action.startswith(family)))
+        if actor_id:
+            query = query.where(table.actor_id == actor_id)
+        if since is not None:
+            query = query.where(table.created_at >= since)
+        if before is not None:
+            query = query.where(table.created_at < before)
         columns = (table.created_at, table.id)
         with self._db.read() as session:
             rows, next_cursor = newest_first(session, query, columns, limit=limit, cursor=cursor)

@@ -93,10 +93,11 @@ class SqlUsageStore:
                 for day, (requests, rejected) in use.days.items():
                     _add_day(session, self._db.is_sqlite, use.key_id, day, requests, rejected)
                 if use.last_used_at is not None:
+                    last: dict[str, object] = {"last_used_at": use.last_used_at}
+                    if use.last_used_network is not None:
+                        last["last_used_network"] = use.last_used_network
                     session.execute(
-                        update(models.ApiKey)
-                        .where(models.ApiKey.id == use.key_id)
-                        .values(last_used_at=use.last_used_at)
+                        update(models.ApiKey).where(models.ApiKey.id == use.key_id).values(**last)
                     )
 
     def days(self, key_id: str, since: date) -> dict[date, tuple[int, int]]:
@@ -142,6 +143,7 @@ def key_of(row: models.ApiKey) -> ApiKey:
         owner_user_id=row.owner_user_id,
         expires_at=row.expires_at,
         last_used_at=row.last_used_at,
+        last_used_network=row.last_used_network,
         revoked_at=row.revoked_at,
         rolled_from=row.rolled_from,
     )
@@ -166,6 +168,7 @@ def row_of(key: ApiKey) -> models.ApiKey:
         owner_user_id=key.owner_user_id,
         expires_at=key.expires_at,
         last_used_at=key.last_used_at,
+        last_used_network=key.last_used_network,
         revoked_at=key.revoked_at,
         rolled_from=key.rolled_from,
     )

@@ -166,6 +166,7 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
     rolled_from: Mapped[str | None] = mapped_column(String(40))
+    last_used_network: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_api_keys_org_created", "organization_id", "created_at", "id"),)
 

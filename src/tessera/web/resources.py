@@ -59,8 +59,8 @@ class ApiKeyList(Resource):
 
 class UsageDay(Resource):
     date: Day
-    requests: int
-    rejected: int
+    requests: int = Field(description="Every request made with the key that day, refused or not.")
+    rejected: int = Field(description="The part of those requests that was refused.")
 
 
 class KeyUsage(Resource):

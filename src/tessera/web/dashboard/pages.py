@@ -22,7 +22,11 @@ from tessera.errors import Forbidden
 from tessera.principal import Principal
 from tessera.text import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, PERSON_NAME_MAX_LENGTH
 from tessera.web.cookies import check_same_origin, cookie_principal
+from tessera.web.dashboard import carried, readable
+from tessera.web.dashboard.chart import usage_chart
 from tessera.web.deps import tessera_of
+
+__all__ = ["usage_chart"]  # where the pages of other modules find it
 
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
@@ -87,7 +91,14 @@ def _status(key: dict[str, Any]) -> str:
     return "active" if key["active"] else "expired"
 
 
-templates.filters.update(day=_day, ago=_ago, status=_status)
+templates.filters.update(
+    day=_day,
+    ago=_ago,
+    status=_status,
+    moment=readable.moment,
+    browser=readable.user_agent,
+    network=readable.network,
+)
 # The API's length limits, for the forms' maxlength (the server checks them again).
 templates.globals["limits"] = {
     "name": NAME_MAX_LENGTH,
@@ -111,9 +122,50 @@ class Visitor:
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     tessera = tessera_of(request)
     context.setdefault("label", tessera.config.workspace_label)
+    notice = _notice(request, tessera)
+    if notice is not None:
+        context.setdefault("message", notice)
     context.setdefault("sign_in_providers", tessera.social.providers)
     html = templates.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    if carried.NOTICE in request.cookies:
+        response.headers.append("set-cookie", carried.cleared(tessera, carried.NOTICE))
+    return response
+
+
+def _notice(request: Request, tessera: Tessera) -> str | None:
+    """What the form posted before the redirect to this page did, said once."""
+    who: Visitor | None = getattr(request.state, "visitor", None)
+    if who is None:
+        return None
+    return carried.take(request, tessera, who.principal.facts["session_id"], carried.NOTICE)
+
+
+def redirect(
+    request: Request, who: Visitor, path: str, notice: str | None = None, *cookies: str
+) -> Response:
+    """A 303 to ``path`` after a form post, carrying ``notice`` for that page to show."""
+    response = RedirectResponse(path, status_code=303)
+    if notice is not None:
+        session_id = who.principal.facts["session_id"]
+        tessera = tessera_of(request)
+        response.headers.append(
+            "set-cookie", carried.carry(tessera, session_id, carried.NOTICE, notice)
+        )
+    for cookie in cookies:
+        response.headers.append("set-cookie", cookie)
+    return response
+
+
+def organization_of(who: Visitor) -> str:
+    if who.principal.organization_id is None:
+        raise Forbidden("You are not a member of any organization.")
+    return who.principal.organization_id
+
+
+def require_scope(who: Visitor, scope: str) -> None:
+    if scope not in who.principal.scopes:
+        raise Forbidden(f"Your role does not allow this ({scope}).")
 
 
 def is_page(path: str) -> bool:
@@ -190,34 +242,6 @@ def signed_in(request: Request) -> Visitor:
 
 async def to_sign_in(_request: Request, _error: Exception) -> Response:
     return RedirectResponse("/login", status_code=303)
-
-
-def usage_chart(days: list[dict[str, Any]]) -> str:
-    """An inline SVG bar chart of requests (and refusals) per day; no script needed."""
-    width, height, gap = 900, 160, 4
-    bar = (width - gap * len(days)) / max(1, len(days))
-    peak = max([d["requests"] + d["rejected"] for d in days] + [1])
-    shapes = []
-    for index, day in enumerate(days):
-        x = index * (bar + gap)
-        ok = day["requests"] / peak * (height - 20)
-        refused = day["rejected"] / peak * (height - 20)
-        title = f"{day['date']}: {day['requests']} requests, {day['rejected']} refused"
-        shapes.append(
-            f"<g><title>{title}</title>"
-            f'<rect class="bar" x="{x:.1f}" y="{height - 16 - ok:.1f}" '
-            f'width="{bar:.1f}" height="{ok:.1f}"/>'
-            f'<rect class="bar rejected" x="{x:.1f}" y="{height - 16 - ok - refused:.1f}" '
-            f'width="{bar:.1f}" height="{refused:.1f}"/></g>'
-        )
-        if index % 5 == 0 or index == len(days) - 1:
-            shapes.append(f'<text x="{x:.1f}" y="{height - 2}">{day["date"][5:]}</text>')
-    label = f"Requests per day, {days[0]['date']} to {days[-1]['date']}" if days else "No data"
-    return (
-        f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{label}">'
-        + "".join(shapes)
-        + "</svg>"
-    )
 
 
 def workspace_names(

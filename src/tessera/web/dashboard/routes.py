@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from tessera import audit
 from tessera.deployment import Tessera
 from tessera.edge.problems import status_of
 from tessera.errors import Forbidden, RateLimited, TesseraError, Unauthorized
-from tessera.keys.records import key_resource
-from tessera.keys.rules import KeySpec
 from tessera.principal import ClientInfo
-from tessera.scopes import ADMIN_ROLES
 from tessera.sessions.service import session_resource
 from tessera.web.cookies import check_same_origin, clear_cookie_header, set_cookie_header
-from tessera.web.dashboard import email_pages, forms, members_pages, social
+from tessera.web.dashboard import (
+    audit_log,
+    email_pages,
+    forms,
+    keys,
+    members_pages,
+    readable,
+    social,
+    workspaces,
+)
 from tessera.web.dashboard.pages import (
     Visitor,
     check_form,
     page_context,
     render,
     signed_in,
-    usage_chart,
     visitor,
-    workspace_names,
 )
 from tessera.web.deps import client_info, tessera_of
 from tessera.web.return_path import return_path
@@ -78,7 +78,7 @@ async def login(request: Request) -> Response:
             request,
             "login.html",
             status=status_of(refused),
-            error=refused.detail,
+            error=readable.refusal(refused, tessera.clock.now()),
             email=email,
             signup_open=open_signup,
             next=return_path(request, form.get("next")),
@@ -138,151 +138,6 @@ async def logout(request: Request) -> Response:
     return _redirect("/login", clear_cookie_header(tessera))
 
 
-@router.get("/settings/api-keys")
-def keys_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    tessera = tessera_of(request)
-    organization_id = _organization(who)
-    page = tessera.api_keys.page(organization_id, limit=100, include_revoked=True)
-    now = tessera.clock.now()
-    _, names = workspace_names(tessera, organization_id)
-    return render(
-        request,
-        "keys.html",
-        **page_context(who, "keys"),
-        keys=[key_resource(r, now) for r in page.items],
-        workspace_names=names,
-        can_write="api_keys:write" in who.principal.scopes,
-    )
-
-
-@router.get("/settings/api-keys/new")
-def new_key_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    return _new_key_form(request, who)
-
-
-def _new_key_form(
-    request: Request, who: Visitor, error: str | None = None, status: int = 200
-) -> Response:
-    tessera = tessera_of(request)
-    workspaces, _ = workspace_names(tessera, _organization(who))
-    is_admin = who.principal.role in ADMIN_ROLES
-    groups = [
-        (
-            resource,
-            [
-                s
-                for s in scopes
-                if s.name in who.principal.scopes and (is_admin or not s.admin_only)
-            ],
-        )
-        for resource, scopes in tessera.catalog.grouped().items()
-    ]
-    return render(
-        request,
-        "key_new.html",
-        status=status,
-        error=error,
-        **page_context(who, "keys"),
-        form={},
-        scope_groups=[(r, s) for r, s in groups if s],
-        workspaces=workspaces,
-        max_days=tessera.config.max_key_lifetime_days,
-    )
-
-
-@router.post("/settings/api-keys")
-async def create_key(request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    form = await request.form()
-    tessera = tessera_of(request)
-    try:
-        check_form(request, who, form)
-        new = tessera.api_keys.create(who.principal, _spec(request, form), client_info(request))
-    except TesseraError as refused:
-        return _new_key_form(request, who, error=refused.detail, status=status_of(refused))
-    return render(
-        request,
-        "key_created.html",
-        **page_context(who, "keys"),
-        key=key_resource(new.key, tessera.clock.now()),
-        raw=new.raw,
-    )
-
-
-def _spec(request: Request, form: Any) -> KeySpec:
-    scopes = [str(s) for s in form.getlist("scopes")]
-    workspaces = [str(w) for w in form.getlist("workspace_ids")]
-    days = str(form.get("expires_in_days", "")).strip()
-    expires = (
-        tessera_of(request).clock.now() + timedelta(days=int(days)) if days.isdigit() else None
-    )
-    return KeySpec(
-        name=str(form.get("name", "")),
-        scopes=scopes or None,
-        workspace_ids=workspaces or None,
-        environment=str(form.get("environment", "live")),
-        expires_at=expires,
-    )
-
-
-@router.get("/settings/api-keys/{key_id}")
-def key_page(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    tessera = tessera_of(request)
-    organization_id = _organization(who)
-    row = tessera.api_keys.get(organization_id, key_id)
-    days = tessera.api_keys.usage(organization_id, key_id, 30)
-    _, names = workspace_names(tessera, organization_id)
-    return render(
-        request,
-        "key_detail.html",
-        **page_context(who, "keys"),
-        key=key_resource(row, tessera.clock.now()),
-        chart=usage_chart(days),
-        workspace_names=names,
-        total_requests=sum(d["requests"] for d in days),
-        total_rejected=sum(d["rejected"] for d in days),
-        can_write="api_keys:write" in who.principal.scopes,
-    )
-
-
-@router.get("/settings/api-keys/{key_id}/revoke")
-def revoke_page(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    tessera = tessera_of(request)
-    row = tessera.api_keys.get(_organization(who), key_id)
-    return render(
-        request,
-        "key_revoke.html",
-        **page_context(who, "keys"),
-        key=key_resource(row, tessera.clock.now()),
-    )
-
-
-@router.post("/settings/api-keys/{key_id}/revoke")
-async def revoke_key(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    check_form(request, who, await request.form())
-    _require(who, "api_keys:write")
-    tessera_of(request).api_keys.revoke(who.principal, key_id, client_info(request))
-    return _redirect("/settings/api-keys")
-
-
-@router.post("/settings/api-keys/{key_id}/roll")
-async def roll_key(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    form = await request.form()
-    check_form(request, who, form)
-    _require(who, "api_keys:write")
-    grace = str(form.get("expires_old_in_seconds", "0"))
-    tessera = tessera_of(request)
-    new = tessera.api_keys.roll(
-        who.principal, key_id, int(grace) if grace.isdigit() else 0, client_info(request)
-    )
-    return render(
-        request,
-        "key_created.html",
-        **page_context(who, "keys"),
-        key=key_resource(new.key, tessera.clock.now()),
-        raw=new.raw,
-    )
-
-
 @router.get("/settings/sessions")
 def sessions_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
     rows = tessera_of(request).sessions.list(who.user.id)
@@ -315,29 +170,7 @@ async def end_all_sessions(request: Request, who: Visitor = Depends(signed_in)) 
     return _redirect("/login", clear_cookie_header(tessera))
 
 
-@router.get("/settings/audit-log")
-def audit_page(
-    request: Request, cursor: str | None = None, who: Visitor = Depends(signed_in)
-) -> Response:
-    _require(who, "audit:read")
-    page = tessera_of(request).audit_log.page(
-        _organization(who), limit=50, cursor=cursor, action=None
-    )
-    return render(
-        request,
-        "audit.html",
-        **page_context(who, "audit"),
-        events=[audit.to_resource(e) for e in page.items],
-        next_cursor=page.next_cursor,
-    )
-
-
-def _organization(who: Visitor) -> str:
-    if who.principal.organization_id is None:
-        raise Forbidden("You are not a member of any organization.")
-    return who.principal.organization_id
-
-
-def _require(who: Visitor, scope: str) -> None:
-    if scope not in who.principal.scopes:
-        raise Forbidden(f"Your role does not allow this ({scope}).")
+# Pages with modules of their own, after the routes above.
+router.include_router(keys.router)
+router.include_router(workspaces.router)
+router.include_router(audit_log.router)
