@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from tessera.deployment import Tessera
@@ -25,6 +26,7 @@ from tessera.web.dashboard.pages import (
     check_form,
     organization_of,
     page_context,
+    posted_form,
     redirect,
     render,
     require_scope,
@@ -112,8 +114,9 @@ def _new_key_form(
 
 
 @router.post(KEYS)
-async def create_key(request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    form = await request.form()
+def create_key(
+    request: Request, who: Visitor = Depends(signed_in), form: FormData = Depends(posted_form)
+) -> Response:
     tessera = tessera_of(request)
     kept = {
         "name": str(form.get("name", "")),
@@ -203,8 +206,12 @@ def _creator(tessera: Tessera, row: ApiKey, key_names: dict[str, str]) -> str:
 
 
 @router.post(KEYS + "/{key_id}/rename")
-async def rename_key(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    form = await request.form()
+def rename_key(
+    key_id: str,
+    request: Request,
+    who: Visitor = Depends(signed_in),
+    form: FormData = Depends(posted_form),
+) -> Response:
     check_form(request, who, form)
     require_scope(who, "api_keys:write")
     name = str(form.get("name", ""))
@@ -227,16 +234,25 @@ def revoke_page(key_id: str, request: Request, who: Visitor = Depends(signed_in)
 
 
 @router.post(KEYS + "/{key_id}/revoke")
-async def revoke_key(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    check_form(request, who, await request.form())
+def revoke_key(
+    key_id: str,
+    request: Request,
+    who: Visitor = Depends(signed_in),
+    form: FormData = Depends(posted_form),
+) -> Response:
+    check_form(request, who, form)
     require_scope(who, "api_keys:write")
     row = tessera_of(request).api_keys.revoke(who.principal, key_id, client_info(request))
     return redirect(request, who, KEYS, f"{row.name} ({row.key_prefix}…) is revoked.")
 
 
 @router.post(KEYS + "/{key_id}/roll")
-async def roll_key(key_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    form = await request.form()
+def roll_key(
+    key_id: str,
+    request: Request,
+    who: Visitor = Depends(signed_in),
+    form: FormData = Depends(posted_form),
+) -> Response:
     check_form(request, who, form)
     require_scope(who, "api_keys:write")
     grace = str(form.get("expires_old_in_seconds", "0"))

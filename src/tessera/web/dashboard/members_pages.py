@@ -11,13 +11,21 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from tessera.edge.problems import status_of
 from tessera.errors import Forbidden, NotFound, TesseraError
 from tessera.scopes import ADMIN_ROLES
 from tessera.web.dashboard import forms
-from tessera.web.dashboard.pages import Visitor, check_form, page_context, render, signed_in
+from tessera.web.dashboard.pages import (
+    Visitor,
+    check_form,
+    page_context,
+    posted_form,
+    render,
+    signed_in,
+)
 from tessera.web.deps import client_info, tessera_of
 from tessera.web.routes.invitations import InvitationBody
 
@@ -106,20 +114,25 @@ async def invite(request: Request, who: Visitor = Depends(signed_in)) -> Respons
 
 
 @router.post("/settings/members/invitations/{invitation_id}/revoke")
-async def revoke_invitation(
-    invitation_id: str, request: Request, who: Visitor = Depends(signed_in)
+def revoke_invitation(
+    invitation_id: str,
+    request: Request,
+    who: Visitor = Depends(signed_in),
+    form: FormData = Depends(posted_form),
 ) -> Response:
-    check_form(request, who, await request.form())
+    check_form(request, who, form)
     _require(who, "members:write")
     tessera_of(request).invitations.revoke(who.principal, invitation_id, client_info(request))
     return _redirect("/settings/members?done=revoked")
 
 
 @router.post("/settings/members/{user_id}/role")
-async def change_role(
-    user_id: str, request: Request, who: Visitor = Depends(signed_in)
+def change_role(
+    user_id: str,
+    request: Request,
+    who: Visitor = Depends(signed_in),
+    form: FormData = Depends(posted_form),
 ) -> Response:
-    form = await request.form()
     check_form(request, who, form)
     try:
         tessera_of(request).members.change_role(
@@ -141,8 +154,10 @@ def leave_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
 
 
 @router.post("/settings/members/leave")
-async def leave(request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    check_form(request, who, await request.form())
+def leave(
+    request: Request, who: Visitor = Depends(signed_in), form: FormData = Depends(posted_form)
+) -> Response:
+    check_form(request, who, form)
     try:
         tessera_of(request).members.remove(
             who.principal, user_id=who.user.id, client=client_info(request)
@@ -168,8 +183,13 @@ def remove_page(user_id: str, request: Request, who: Visitor = Depends(signed_in
 
 
 @router.post("/settings/members/{user_id}/remove")
-async def remove(user_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    check_form(request, who, await request.form())
+def remove(
+    user_id: str,
+    request: Request,
+    who: Visitor = Depends(signed_in),
+    form: FormData = Depends(posted_form),
+) -> Response:
+    check_form(request, who, form)
     try:
         tessera_of(request).members.remove(
             who.principal, user_id=user_id, client=client_info(request)

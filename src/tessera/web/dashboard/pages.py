@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Scope
@@ -217,6 +218,13 @@ def csrf_token(tessera: Tessera, session_id: str) -> str:
     """A synchronizer token bound to the session, so it dies with it."""
     key = hashlib.sha256(("csrf:" + tessera.secret_key).encode()).digest()
     return hmac.new(key, session_id.encode(), hashlib.sha256).hexdigest()
+
+
+async def posted_form(request: Request) -> FormData:
+    """The posted form, read on the event loop, so that a handler can be a plain function that
+    runs in the thread pool: the services block (on the database, and a revocation on the fleet's
+    acknowledgements), and the event loop must keep serving other requests meanwhile."""
+    return await request.form()
 
 
 def check_form(request: Request, who: Visitor, form: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from tessera.deployment import Tessera
@@ -26,6 +27,7 @@ from tessera.web.dashboard.pages import (
     Visitor,
     check_form,
     page_context,
+    posted_form,
     render,
     signed_in,
     visitor,
@@ -151,10 +153,13 @@ def sessions_page(request: Request, who: Visitor = Depends(signed_in)) -> Respon
 
 
 @router.post("/settings/sessions/{session_id}/end")
-async def end_session(
-    session_id: str, request: Request, who: Visitor = Depends(signed_in)
+def end_session(
+    session_id: str,
+    request: Request,
+    who: Visitor = Depends(signed_in),
+    form: FormData = Depends(posted_form),
 ) -> Response:
-    check_form(request, who, await request.form())
+    check_form(request, who, form)
     tessera = tessera_of(request)
     tessera.sessions.end(who.user.id, session_id, client_info(request))
     if session_id == who.principal.facts["session_id"]:
@@ -163,8 +168,10 @@ async def end_session(
 
 
 @router.post("/settings/sessions/end-all")
-async def end_all_sessions(request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    check_form(request, who, await request.form())
+def end_all_sessions(
+    request: Request, who: Visitor = Depends(signed_in), form: FormData = Depends(posted_form)
+) -> Response:
+    check_form(request, who, form)
     tessera = tessera_of(request)
     tessera.sessions.end_all(who.user.id, client_info(request))
     return _redirect("/login", clear_cookie_header(tessera))

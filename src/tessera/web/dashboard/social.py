@@ -10,13 +10,21 @@ Whatever goes wrong is a page that says what happened, never a 500.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from tessera.deployment import Tessera
 from tessera.errors import Conflict, NotFound
 from tessera.social.service import PENDING_SECONDS, SignInRefused
 from tessera.web.cookies import set_cookie_header
-from tessera.web.dashboard.pages import Visitor, check_form, page_context, render, signed_in
+from tessera.web.dashboard.pages import (
+    Visitor,
+    check_form,
+    page_context,
+    posted_form,
+    render,
+    signed_in,
+)
 from tessera.web.deps import client_info, tessera_of
 from tessera.web.return_path import return_path
 from tessera.web.routes.identities import identity_list
@@ -163,8 +171,13 @@ def link(provider: str, request: Request, who: Visitor = Depends(signed_in)) -> 
 
 
 @router.post(SETTINGS + "/{identity_id}/unlink")
-async def unlink(identity_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    check_form(request, who, await request.form())
+def unlink(
+    identity_id: str,
+    request: Request,
+    who: Visitor = Depends(signed_in),
+    form: FormData = Depends(posted_form),
+) -> Response:
+    check_form(request, who, form)
     try:
         tessera_of(request).social.unlink(who.user.id, identity_id, client_info(request))
     except (Conflict, NotFound) as refused:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from tessera.edge.problems import status_of
@@ -16,6 +17,7 @@ from tessera.web.dashboard.pages import (
     check_form,
     organization_of,
     page_context,
+    posted_form,
     redirect,
     render,
     require_scope,
@@ -55,8 +57,9 @@ def _page(
 
 
 @router.post(PAGE)
-async def create_workspace(request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    form = await request.form()
+def create_workspace(
+    request: Request, who: Visitor = Depends(signed_in), form: FormData = Depends(posted_form)
+) -> Response:
     label = tessera_of(request).config.workspace_label
     try:
         check_form(request, who, form)
@@ -69,10 +72,12 @@ async def create_workspace(request: Request, who: Visitor = Depends(signed_in)) 
 
 
 @router.post(PAGE + "/{workspace_id}/rename")
-async def rename_workspace(
-    workspace_id: str, request: Request, who: Visitor = Depends(signed_in)
+def rename_workspace(
+    workspace_id: str,
+    request: Request,
+    who: Visitor = Depends(signed_in),
+    form: FormData = Depends(posted_form),
 ) -> Response:
-    form = await request.form()
     try:
         check_form(request, who, form)
         require_scope(who, "workspaces:write")
@@ -95,10 +100,13 @@ def delete_page(workspace_id: str, request: Request, who: Visitor = Depends(sign
 
 
 @router.post(PAGE + "/{workspace_id}/delete")
-async def delete_workspace(
-    workspace_id: str, request: Request, who: Visitor = Depends(signed_in)
+def delete_workspace(
+    workspace_id: str,
+    request: Request,
+    who: Visitor = Depends(signed_in),
+    form: FormData = Depends(posted_form),
 ) -> Response:
-    check_form(request, who, await request.form())
+    check_form(request, who, form)
     require_scope(who, "workspaces:write")
     gone = tessera_of(request).workspaces.delete(who.principal, workspace_id, client_info(request))
     label = tessera_of(request).config.workspace_label
