@@ -134,7 +134,9 @@ def test_roles_remove_and_the_last_owner(client: TestClient, tessera: Tessera) -
     owner = _session(client, "ada@example.com")
     changed = _post(client, f"/settings/members/{bob.user_id}/role", owner, role="admin")
     assert changed.status_code == 303
-    assert "The role was changed." in client.get(changed.headers["location"], headers=owner).text
+    carried = {**owner, "Cookie": f"{owner['Cookie']}; tsr_notice={changed.cookies['tsr_notice']}"}
+    page = client.get(changed.headers["location"], headers=carried).text
+    assert "is now admin." in page
     assert tessera.accounts.role(bob.user_id, ada.organization_id) == "admin"
 
     leave = _post(client, "/settings/members/leave", owner)

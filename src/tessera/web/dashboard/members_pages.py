@@ -15,38 +15,35 @@ from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from tessera.edge.problems import status_of
-from tessera.errors import Forbidden, NotFound, TesseraError
+from tessera.errors import NotFound, TesseraError
 from tessera.scopes import ADMIN_ROLES
 from tessera.web.dashboard import forms
 from tessera.web.dashboard.pages import (
     Visitor,
     check_form,
+    organization_of,
     page_context,
     posted_form,
+    redirect,
     render,
+    require_scope,
     signed_in,
 )
 from tessera.web.deps import client_info, tessera_of
 from tessera.web.routes.invitations import InvitationBody
 
 router = APIRouter(include_in_schema=False)
-# What the page says after a change it redirected from (never text from the request).
-DONE = {
-    "role": "The role was changed.",
-    "removed": "The member was removed.",
-    "revoked": "The invitation was revoked.",
-}
+PAGE = "/settings/members"
 
 
 @router.get("/settings/members")
 def members_page(request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    message = DONE.get(request.query_params.get("done", ""))
-    return _members(request, who, message=message)
+    return _members(request, who)
 
 
 def _members(request: Request, who: Visitor, *, status: int = 200, **context: Any) -> Response:
     tessera = tessera_of(request)
-    organization_id = _organization(who)
+    organization_id = organization_of(who)
     members = [
         {"user": m.user, "role": m.role, "created_at": m.as_resource()["created_at"]}
         for m in tessera.members.list(organization_id)
@@ -88,7 +85,7 @@ async def invite(request: Request, who: Visitor = Depends(signed_in)) -> Respons
     tessera = tessera_of(request)
     try:
         check_form(request, who, form)
-        _require(who, "members:write")
+        require_scope(who, "members:write")
         body = forms.read(InvitationBody, form)
         # Off the event loop: the invitation may be emailed, which waits on the mail server.
         new = await run_in_threadpool(
@@ -121,9 +118,9 @@ def revoke_invitation(
     form: FormData = Depends(posted_form),
 ) -> Response:
     check_form(request, who, form)
-    _require(who, "members:write")
+    require_scope(who, "members:write")
     tessera_of(request).invitations.revoke(who.principal, invitation_id, client_info(request))
-    return _redirect("/settings/members?done=revoked")
+    return redirect(request, who, PAGE, "The invitation was revoked.")
 
 
 @router.post("/settings/members/{user_id}/role")
@@ -135,7 +132,7 @@ def change_role(
 ) -> Response:
     check_form(request, who, form)
     try:
-        tessera_of(request).members.change_role(
+        changed = tessera_of(request).members.change_role(
             who.principal,
             user_id=user_id,
             role=str(form.get("role", "")),
@@ -143,7 +140,8 @@ def change_role(
         )
     except TesseraError as refused:
         return _members(request, who, status=status_of(refused), error=refused.detail)
-    return _redirect("/settings/members?done=role")
+    notice = f"{changed.user.name or changed.user.email} is now {changed.role}."
+    return redirect(request, who, PAGE, notice)
 
 
 @router.get("/settings/members/leave")
@@ -164,12 +162,12 @@ def leave(
         )
     except TesseraError as refused:
         return _members(request, who, status=status_of(refused), error=refused.detail)
-    return _redirect("/")
+    return RedirectResponse("/", status_code=303)
 
 
 @router.get("/settings/members/{user_id}/remove")
 def remove_page(user_id: str, request: Request, who: Visitor = Depends(signed_in)) -> Response:
-    member = tessera_of(request).accounts.role(user_id, _organization(who))
+    member = tessera_of(request).accounts.role(user_id, organization_of(who))
     found = tessera_of(request).accounts.user(user_id) if member else None
     if found is None:
         raise NotFound(f"No member {user_id} in this organization.")
@@ -196,19 +194,4 @@ def remove(
         )
     except TesseraError as refused:
         return _members(request, who, status=status_of(refused), error=refused.detail)
-    return _redirect("/settings/members?done=removed")
-
-
-def _redirect(path: str) -> Response:
-    return RedirectResponse(path, status_code=303)
-
-
-def _organization(who: Visitor) -> str:
-    if who.principal.organization_id is None:
-        raise Forbidden("You are not a member of any organization.")
-    return who.principal.organization_id
-
-
-def _require(who: Visitor, scope: str) -> None:
-    if scope not in who.principal.scopes:
-        raise Forbidden(f"Your role does not allow this ({scope}).")
+    return redirect(request, who, PAGE, "The member was removed.")
