@@ -17,14 +17,18 @@ from tessera.accounts.service import Accounts
 from tessera.accounts.workspaces import Workspaces
 from tessera.audit import AuditLog
 from tessera.authn import Credentials
-from tessera.authz import Authorizer
+from tessera.authz import Authorizer, Refused
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config, resolve_secret_key
 from tessera.forward_auth import RouteTable
-from tessera.keys.cache import EvictionBus
+from tessera.keys.cache import EvictionBus, Subscribe
 from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
+from tessera.oauth.clients import OAuthClients
+from tessera.oauth.grants import OAuthGrants
+from tessera.oauth.issuer import TokenIssuer
+from tessera.oauth.server import AuthorizationServer
 from tessera.origins import deployment_origins
 from tessera.ratelimit import MemoryRateLimiter, RateLimiter
 from tessera.ratelimit.policy import RateLimits
@@ -37,6 +41,7 @@ from tessera.storage.accounts import SqlAccountStore
 from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
 from tessera.storage.keys import SqlKeyStore, SqlUsageStore
+from tessera.storage.oauth import SqlOAuthStore
 from tessera.storage.service_tokens import SqlServiceTokenStore
 from tessera.storage.sessions import SqlSessionStore
 from tessera.storage.tokens import SqlSigningKeyStore, SqlTokenStore
@@ -122,11 +127,13 @@ class Tessera:
             self.account_store,
             self.clock,
         )
+        self._oauth_parts(subscribe)
         self.credentials = Credentials(
             tokens=self.tokens,
             sessions=self.sessions,
             accounts=self.account_store,
             catalog=self.catalog,
+            oauth=self.oauth_issuer,
         )
         self.routes = RouteTable(config)
         self.authorizer = Authorizer(
@@ -140,6 +147,32 @@ class Tessera:
             key_prefix=config.key_prefix,
             origins=deployment_origins(config.public_url, tuple(config.allowed_origins)),
         )
+
+    def _oauth_parts(self, subscribe: Subscribe | None) -> None:
+        """The authorization server: clients, grants, the token issuer, Authlib's server."""
+        store = SqlOAuthStore(self.db)
+        self.oauth_grants = OAuthGrants(store, self.clock, subscribe=subscribe)
+        self.oauth_clients = OAuthClients(store, self.clock, self.catalog, self.oauth_grants.forget)
+        self.oauth_issuer = TokenIssuer(
+            self.config,
+            self.clock,
+            store,
+            self.token_store,
+            self.oauth_grants,
+            self.signing,
+            self.accounts,
+            self.catalog,
+        )
+        self.oauth_server = AuthorizationServer(
+            self.oauth_issuer,
+            store.client,
+            self._service_token_valid,
+            sorted(self.catalog.scopes),
+        )
+
+    def _service_token_valid(self, raw: str) -> bool:
+        found = self.service_tokens.service_principal(raw, allow_database=True)
+        return not isinstance(found, Refused)
 
     def start(self, *, migrate: bool = True) -> None:
         """Bring the database up to date and make sure a signing key exists."""
@@ -161,6 +194,7 @@ class Tessera:
         self.usage.stop()
         self.key_verifier.close()
         self.service_tokens.close()
+        self.oauth_grants.close()
         self.db.dispose()
 
 

@@ -20,7 +20,10 @@ from tessera.web.routes import (
     audit_events,
     auth,
     forward_auth,
+    grants,
     members,
+    oauth,
+    oauth_clients,
     ops,
     sessions,
     verify,
@@ -61,6 +64,9 @@ def create_api(tessera: Tessera) -> FastAPI:
         api_keys,
         audit_events,
         sessions,
+        oauth_clients,
+        grants,
+        oauth,
     )
     for module in routers:
         app.include_router(module.router)

@@ -37,7 +37,7 @@ SECURITY_HEADERS = {
 }
 
 # The dashboard's own paths: an error on any of them is answered with a page, not JSON.
-PAGES = ("/login", "/signup", "/logout", "/settings")
+PAGES = ("/login", "/signup", "/logout", "/settings", "/oauth2/authorize")
 # What an error page says at its top, for people rather than programs.
 HEADINGS = {
     400: "Bad request",
