@@ -31,9 +31,7 @@ class Pkce:
         return cls(verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
 
 
-def register_client(
-    client: httpx.Client, headers: dict[str, str], **body: Any
-) -> dict[str, Any]:
+def register_client(client: httpx.Client, headers: dict[str, str], **body: Any) -> dict[str, Any]:
     payload = {
         "name": "Contacts Sync",
         "redirect_uris": [REDIRECT_URI],

@@ -194,12 +194,18 @@ def _consent_page(
     organizations = [
         (m.organization.id, m.organization.name) for m in tessera.accounts.memberships(who.user.id)
     ]
+    # A scope the person may allow in some of their organizations only: say where it is not.
+    names = dict(organizations)
+    limited = {
+        scope: [names[o] for o, granted in choices.items() if scope not in granted]
+        for scope in asked
+    }
     response = render(
         request,
         "consent.html",
         client=client,
         owner=owner.name if owner else "",
-        scopes=[(s, descriptions.get(s, "")) for s in asked],
+        scopes=[(s, descriptions.get(s, ""), limited[s]) for s in asked],
         refused=refused,
         organizations=organizations,
         person=who.user,
