@@ -705,3 +705,31 @@ def test_the_grant_revocation_is_audited(
     events = web.get("/v1/audit-events", headers=owner.headers).json()["data"]
     actions = [e["action"] for e in events]
     assert "oauth_grant.created" in actions and "oauth_grant.revoked" in actions
+
+
+def test_the_fastapi_integration_accepts_an_oauth_token_until_its_grant_ends(
+    web: TestClient, tessera: Tessera, owner: Account, registered: dict[str, Any]
+) -> None:
+    """Local mode (another instance of the same database): the token acts as the person with
+    its client, and the grant's revocation on this server stops it there at once."""
+    from fastapi import Depends, FastAPI
+
+    from tessera import Principal
+    from tessera.integrations.fastapi import Authenticator
+
+    auth = Authenticator.local(tessera.config, clock=tessera.clock)
+    app = FastAPI()
+    auth.install(app)
+
+    @app.get("/v1/contacts")
+    async def contacts(principal: Principal = Depends(auth.requires("contacts:read"))) -> Any:
+        return {"id": principal.id, "client_id": principal.client_id}
+
+    tokens = tokens_for(web, owner, registered)
+    with TestClient(app) as customer:
+        answer = customer.get("/v1/contacts", headers=bearer(tokens["access_token"]))
+        assert answer.json() == {"id": owner.user_id, "client_id": registered["client_id"]}
+        grant = web.get("/v1/me/grants", headers=owner.headers).json()["data"][0]
+        web.delete(f"/v1/me/grants/{grant['id']}", headers=owner.headers)
+        refused = customer.get("/v1/contacts", headers=bearer(tokens["access_token"]))
+        assert refused.status_code == 401

@@ -131,3 +131,22 @@ def test_of_racing_spends_of_a_code_exactly_one_wins(store: SqlOAuthStore, now: 
     with store.transaction() as tx:
         code = tx.code("c" * 64)
     assert code is not None and code.used_at == now and code.family_id == "rtf_1"
+
+
+def test_ending_the_families_of_grants(db: Database, store: SqlOAuthStore, now: datetime) -> None:
+    """Families issued under the grants end; others, and those already ended, keep theirs."""
+    from tessera.storage.tokens import SqlTokenStore
+    from tessera.tokens.store import RefreshTokenFamily
+
+    tokens = SqlTokenStore(db)
+    later = now + timedelta(days=30)
+    with tokens.transaction() as tx:
+        for family_id, grant_id in (("rtf_1", "grt_1"), ("rtf_2", "grt_2"), ("rtf_3", None)):
+            family = RefreshTokenFamily(
+                family_id, "usr_ada", "org_acme", "cli_1", "openid", now, later, None, grant_id
+            )
+            tx.add_family(family)
+    with store.transaction() as tx:
+        tx.end_families_of(["grt_1", "grt_2"], now)
+        tx.end_families_of([], now)
+    assert [tokens.family(f).revoked_at for f in ("rtf_1", "rtf_2", "rtf_3")] == [now, now, None]

@@ -121,6 +121,7 @@ class OAuthClients:
         with self._store.transaction() as tx:
             tx.save_client(record)
             ended = tx.revoke_grants_of_client(record.id, now)
+            tx.end_families_of(ended, now)
             tx.record(_event("oauth_client.deleted", caller, record, now, client))
         self._forget([record.id, *ended])
         return record

@@ -88,6 +88,7 @@ class OAuthGrants:
                 raise NotFound(f"No grant {grant_id}.")
             grant = replace(grant, revoked_at=now)
             tx.save_grant(grant)
+            tx.end_families_of([grant.id], now)
             tx.record(_event("oauth_grant.revoked", grant, user_id, now, info))
         self.forget([grant.id])
         return grant

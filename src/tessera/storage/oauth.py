@@ -54,6 +54,16 @@ class SqlOAuthChanges(SqlChanges):
         self.session.execute(update(table).where(*live).values(revoked_at=at))
         return ids
 
+    def end_families_of(self, grant_ids: list[str], at: datetime) -> None:
+        if not grant_ids:
+            return
+        table = models.RefreshTokenFamily
+        self.session.execute(
+            update(table)
+            .where(table.grant_id.in_(grant_ids), table.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+
     def add_code(self, code: AuthorizationCode) -> None:
         self.session.add(models.OAuthCode(**asdict(code)))
         self.session.flush()
