@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
+from playwright.sync_api import Page
 
 from tests.browser import chromium, tessera_server
 
@@ -57,7 +59,35 @@ def main() -> None:
         page.screenshot(path=OUT / "api-keys.png", full_page=True)
         page.get_by_role("link", name="Production integration").click()
         page.screenshot(path=OUT / "usage-chart.png", full_page=True)
+        _oauth(page, base)
     print("wrote", ", ".join(sorted(p.name for p in OUT.glob("*.png"))))
+
+
+def _oauth(page: Page, base: str) -> None:
+    """Register an OAuth app, then open its authorization URL: the consent page."""
+    page.goto(base + "/settings/oauth-apps")
+    page.get_by_label("Name", exact=True).fill("Contacts Sync")
+    page.get_by_label("Redirect URIs (one a line)").fill("https://sync.example/callback")
+    for scope in ("openid", "email", "offline_access", "contacts:read"):
+        page.get_by_role("checkbox", name=scope).check()
+    page.get_by_role("button", name="Register").click()
+    client_id = page.get_by_label("Client ID").input_value()
+    page.screenshot(path=OUT / "oauth-app-created.png", full_page=True)
+    page.goto(base + "/settings/oauth-apps")
+    page.screenshot(path=OUT / "oauth-apps.png", full_page=True)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": "https://sync.example/callback",
+            "scope": "openid email offline_access contacts:read",
+            "state": "af0ifjsldkj",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        }
+    )
+    page.goto(f"{base}/oauth2/authorize?{query}")
+    page.screenshot(path=OUT / "consent.png", full_page=True)
 
 
 if __name__ == "__main__":
