@@ -448,6 +448,17 @@ def test_an_oauth_token_is_limited_to_its_granted_scopes(
     assert_problem(listed, 403, "forbidden")
 
 
+def test_an_oauth_token_cannot_touch_the_persons_sessions_or_grants(
+    web: TestClient, owner: Account, registered: dict[str, Any]
+) -> None:
+    """An app acting for a person may not list or end their sessions, nor their grants."""
+    tokens = tokens_for(web, owner, registered)
+    headers = bearer(tokens["access_token"])
+    assert_problem(web.get("/v1/sessions", headers=headers), 403, "forbidden")
+    assert_problem(web.delete("/v1/sessions", headers=headers), 403, "forbidden")
+    assert_problem(web.get("/v1/me/grants", headers=headers), 403, "forbidden")
+
+
 def test_an_oauth_token_passes_forward_auth_with_its_client_id(
     web: TestClient, tessera: Tessera, owner: Account, registered: dict[str, Any]
 ) -> None:

@@ -157,7 +157,9 @@ class SessionList(Resource):
 
 
 class Actor(Resource):
-    kind: str = Field(examples=["user"], description="user, api_key, service or system.")
+    kind: str = Field(
+        examples=["user"], description="user, api_key, service, oauth_client or system."
+    )
     id: str | None
 
 
