@@ -744,3 +744,20 @@ def test_the_fastapi_integration_accepts_an_oauth_token_until_its_grant_ends(
         web.delete(f"/v1/me/grants/{grant['id']}", headers=owner.headers)
         refused = customer.get("/v1/contacts", headers=bearer(tokens["access_token"]))
         assert refused.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "config_overrides", [{"public_url": ISSUER, "rate_limit": {"requests": 2, "per_seconds": 60}}]
+)
+def test_oauth_tokens_are_rate_limited_per_grant(
+    web: TestClient, owner: Account, registered: dict[str, Any]
+) -> None:
+    """Every token of one grant draws on one quota: a refreshed token finds it spent."""
+    tokens = tokens_for(web, owner, registered)
+    headers = bearer(tokens["access_token"])
+    assert [web.get("/v1/me", headers=headers).status_code for _ in range(3)] == [200, 200, 429]
+    data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    renewed = web.post("/oauth2/token", data=data, auth=client_auth(registered)).json()
+    limited = web.get("/v1/me", headers=bearer(renewed["access_token"]))
+    assert_problem(limited, 429, "rate_limited")
+    assert web.get("/v1/me", headers=owner.headers).status_code == 200  # the person's own quota
