@@ -16,6 +16,8 @@ import httpx
 from playwright.sync_api import Page
 
 from tests.browser import chromium, tessera_server
+from tests.servers import free_port
+from tests.social_peers import tessera_with
 
 OUT = Path(__file__).with_name("screenshots")
 PASSWORD = "correct horse battery"
@@ -60,7 +62,33 @@ def main() -> None:
         page.get_by_role("link", name="Production integration").click()
         page.screenshot(path=OUT / "usage-chart.png", full_page=True)
         _oauth(page, base)
+    sign_in_with_providers()
     print("wrote", ", ".join(sorted(p.name for p in OUT.glob("*.png"))))
+
+
+def sign_in_with_providers() -> None:
+    """The sign-in page of a deployment with Google, GitHub and a company's OpenID provider."""
+    providers = """
+[[provider]]
+name = "google"
+client_id = "screenshot"
+[[provider]]
+name = "github"
+client_id = "screenshot"
+[[provider]]
+name = "corp"
+label = "Corp SSO"
+discovery_url = "https://idp.corp.example/.well-known/openid-configuration"
+client_id = "screenshot"
+"""
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        tessera_with(Path(folder), free_port(), providers) as base,
+        chromium() as browser,
+    ):
+        page = browser.new_context(viewport={"width": 1280, "height": 820}).new_page()
+        page.goto(base + "/login")
+        page.screenshot(path=OUT / "sign-in-providers.png", full_page=True)
 
 
 def _oauth(page: Page, base: str) -> None:

@@ -100,9 +100,10 @@ def nginx_binary() -> str:
 
 
 @contextmanager
-def nginx(server_block: str, folder: Path) -> Iterator[str]:
-    """nginx with one server block, listening on a free loopback port; yields host:port."""
-    port = free_port()
+def nginx(server_block: str, folder: Path, port: int | None = None) -> Iterator[str]:
+    """nginx with one server block, listening on ``port`` (a free loopback port when not
+    given); yields host:port."""
+    port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "server.conf").write_text(server_block.replace("LISTEN", f"127.0.0.1:{port}"))
     temp = {name: folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}

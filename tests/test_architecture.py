@@ -24,7 +24,12 @@ EDGE = (
     "tessera.integrations",
 )
 ROOT = ("tessera.deployment",)
-ADAPTERS = ("tessera.storage", "tessera.ratelimit.redis", "tessera.ratelimit.resilient")
+ADAPTERS = (
+    "tessera.storage",
+    "tessera.providers",
+    "tessera.ratelimit.redis",
+    "tessera.ratelimit.resilient",
+)
 # Libraries of the floors above the core: HTTP, SQL, the CLI, templates.
 OUTER_LIBRARIES = (
     "fastapi",

@@ -25,6 +25,8 @@ Action = Literal[
     "user.signed_up",
     "user.logged_in",
     "user.login_failed",
+    "user.identity_linked",
+    "user.identity_unlinked",
     "session.ended",
     "refresh_token.reuse_detected",
     "member.role_changed",

@@ -15,7 +15,7 @@ import typer
 from tessera import audit
 from tessera.clock import rfc3339
 from tessera.config import Config, load_config
-from tessera.deployment import Tessera
+from tessera.deployment import WORKERS_VARIABLE, Tessera
 from tessera.errors import ConfigError, OrganizationExists, TesseraError
 from tessera.keys import format as key_format
 from tessera.logs import configure_logging
@@ -83,6 +83,7 @@ def serve(
         os.environ["TESSERA_CONFIG"] = str(config.resolve())
     # Workers read the configuration again, without --host/--port: hand them the public_url.
     os.environ["TESSERA_PUBLIC_URL"] = settings.public_url
+    os.environ[WORKERS_VARIABLE] = str(workers)
     typer.echo(
         f"Tessera listening on http://{host}:{port} ({settings.database_url.split('://')[0]})",
         err=True,

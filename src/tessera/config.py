@@ -125,6 +125,10 @@ class Config:
     trusted_proxies: list[str] = field(default_factory=list)
     # More origins trusted for cookie-authenticated writes and return paths (besides public_url's).
     allowed_origins: list[str] = field(default_factory=list)
+    # Cached verdicts are served only under a lease renewed through Redis at least this often;
+    # without one, read the database ("database") or answer 503 ("refuse"). SPEC section 6.
+    cache_lease_ms: int = 500
+    revocation_fallback: Literal["database", "refuse"] = "database"
     # Argon2id parameters: "default" (RFC 9106 low-memory) or "cheapest" (test suites only).
     password_profile: Literal["default", "cheapest"] = "default"  # noqa: S105 (a profile name)
     # Argon2 computations at once (0: half the cores, at least one) and how many may wait.
@@ -308,6 +312,7 @@ def _validate(config: Config) -> None:
     _validate_providers(config.provider)
     positive = {
         "max_key_lifetime_days": config.max_key_lifetime_days >= 0,
+        "cache_lease_ms": config.cache_lease_ms > 0,
         "password_hashing_workers": config.password_hashing_workers >= 0,
         "password_hashing_queue": config.password_hashing_queue >= 0,
         "tokens.access_ttl_seconds": config.tokens.access_ttl_seconds > 0,

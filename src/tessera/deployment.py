@@ -7,7 +7,6 @@ local mode) import it; nothing in the core does (``tests/test_architecture.py``)
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from tessera.accounts.hashing_pool import HashingPool, default_workers
@@ -21,7 +20,7 @@ from tessera.authz import Authorizer, Refused
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config, resolve_secret_key
 from tessera.forward_auth import RouteTable
-from tessera.keys.cache import EvictionBus, Subscribe
+from tessera.keys.cache import Fleet, Subscribe, local_subscribe
 from tessera.keys.service import ApiKeys
 from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
@@ -30,6 +29,7 @@ from tessera.oauth.grants import OAuthGrants
 from tessera.oauth.issuer import TokenIssuer
 from tessera.oauth.server import AuthorizationServer
 from tessera.origins import deployment_origins
+from tessera.providers import providers_from
 from tessera.ratelimit import MemoryRateLimiter, RateLimiter
 from tessera.ratelimit.policy import RateLimits
 from tessera.ratelimit.redis import RedisRateLimiter
@@ -37,9 +37,11 @@ from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.scopes import ScopeCatalog
 from tessera.service_tokens import ServiceTokens
 from tessera.sessions.service import BrowserSessions
+from tessera.social.service import SocialSignIn
 from tessera.storage.accounts import SqlAccountStore
 from tessera.storage.audit import SqlAuditStore
 from tessera.storage.db import Database
+from tessera.storage.identities import SqlSocialStore
 from tessera.storage.keys import SqlKeyStore, SqlUsageStore
 from tessera.storage.oauth import SqlOAuthStore
 from tessera.storage.service_tokens import SqlServiceTokenStore
@@ -47,6 +49,9 @@ from tessera.storage.sessions import SqlSessionStore
 from tessera.storage.tokens import SqlSigningKeyStore, SqlTokenStore
 from tessera.tokens.service import UserTokens
 from tessera.tokens.signing import SigningKeys
+
+# Set by ``tessera serve --workers N`` for its workers (not a configuration key).
+WORKERS_VARIABLE = "_TESSERA_WORKERS"
 
 
 class Tessera:
@@ -57,7 +62,10 @@ class Tessera:
         clock: Clock | None = None,
         limiter: RateLimiter | None = None,
         config_dir: Path | None = None,
+        workers: int = 1,
     ) -> None:
+        """``workers``: processes serving the same database (without Redis, several of them
+        never trust their caches)."""
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.db = Database(config.database_url)
@@ -82,7 +90,19 @@ class Tessera:
         )
         self.workspaces = Workspaces(self.account_store, self.clock)
         self.members = Members(self.account_store, self.token_store, self.catalog, self.clock)
-        self.limiter: RateLimiter = limiter or _limiter(config, self.clock)
+        self.fleet = (
+            Fleet(
+                config.redis_url,
+                lease_ms=config.cache_lease_ms,
+                refuse=config.revocation_fallback == "refuse",
+            )
+            if config.redis_url
+            else None
+        )
+        subscribe: Subscribe = (
+            self.fleet.subscribe if self.fleet else local_subscribe(workers=workers)
+        )
+        self.limiter: RateLimiter = limiter or _limiter(config, self.clock, self.fleet)
         self.rate_limits = RateLimits(config, self.limiter)
         self.signing = SigningKeys(
             SqlSigningKeyStore(self.db),
@@ -102,7 +122,6 @@ class Tessera:
             self.limiter,
             self.audit_log,
         )
-        subscribe = partial(EvictionBus, config.redis_url) if config.redis_url else None
         self.service_tokens = ServiceTokens(
             SqlServiceTokenStore(self.db), self.clock, subscribe=subscribe
         )
@@ -126,6 +145,12 @@ class Tessera:
             self.token_store,
             self.account_store,
             self.clock,
+        )
+        self.social = SocialSignIn(
+            providers_from(config.provider, self.clock),
+            SqlSocialStore(self.db),
+            self.clock,
+            signup_open=config.signup == "open",
         )
         self._oauth_parts(subscribe)
         self.credentials = Credentials(
@@ -195,13 +220,17 @@ class Tessera:
         self.key_verifier.close()
         self.service_tokens.close()
         self.oauth_grants.close()
+        if self.fleet is not None:
+            self.fleet.close()
         self.db.dispose()
 
 
-def _limiter(config: Config, clock: Clock) -> RateLimiter:
+def _limiter(config: Config, clock: Clock, fleet: Fleet | None) -> RateLimiter:
     """Redis when configured (limits shared by every instance), else this process's memory."""
     local = MemoryRateLimiter(clock)
-    if not config.redis_url:
+    if fleet is None:
         return local
     shared = RedisRateLimiter.from_url(config.redis_url, clock)
-    return ResilientRateLimiter(shared, local, config.rate_limit.on_redis_error)
+    return ResilientRateLimiter(
+        shared, local, config.rate_limit.on_redis_error, instances=lambda: fleet.counted_instances
+    )

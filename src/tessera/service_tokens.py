@@ -112,6 +112,7 @@ class ServiceTokens:
             return cached
         if not allow_database:
             raise WouldBlock
+        self._known.lease.check_fallback()
         generation = self._known.generation
         token = self._store.by_digest(key)
         if token is None or token.revoked_at is not None:

@@ -3,12 +3,19 @@
 Requests and rejections are counted in memory per key and day, with the time of last use;
 each key's counts are written at most once a minute (and all of them at shutdown), so a burst
 of 10,000 requests on one key costs a handful of writes.
+
+A key's counts wait at most ``FLUSH_INTERVAL_SECONDS`` plus one ``FLUSH_CHECK_SECONDS`` tick
+(60 s) before they are written: that is what a ``SIGKILL`` can lose. A write that fails (the
+database is restarting) is one transaction, undone as a whole: its counts go back into memory
+and are written at a later tick, or at shutdown, which keeps trying for
+``SHUTDOWN_PATIENCE_SECONDS``.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,7 +24,9 @@ from tessera.clock import Clock
 from tessera.keys.store import KeyUse, UsageStore
 
 log = logging.getLogger("tessera.keys")
-FLUSH_INTERVAL_SECONDS = 60.0
+FLUSH_INTERVAL_SECONDS = 55.0
+FLUSH_CHECK_SECONDS = 5.0
+SHUTDOWN_PATIENCE_SECONDS = 15.0
 
 
 @dataclass
@@ -81,11 +90,12 @@ class UsageRecorder:
         return len(batch)
 
     def flush_all(self) -> None:
+        """Write every pending count; raises (with the counts kept) when the write fails."""
         with self._lock:
             batch, self._pending = self._pending, {}
         self._write(batch)
 
-    def start(self, every: float = 5.0) -> None:
+    def start(self, every: float = FLUSH_CHECK_SECONDS) -> None:
         """Flush from a background thread, so no request ever waits on a usage write."""
         if self._thread is None:
             self._thread = threading.Thread(
@@ -93,11 +103,22 @@ class UsageRecorder:
             )
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, patience: float = SHUTDOWN_PATIENCE_SECONDS) -> None:
+        """Stop the background writes and write what is left, retrying for ``patience``
+        seconds while the database cannot take it."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.flush_all()
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                self.flush_all()
+                return
+            except Exception:
+                if time.monotonic() >= deadline:
+                    log.exception("key usage could not be written before shutting down")
+                    return
+                time.sleep(0.5)
 
     def _run(self, every: float) -> None:
         while not self._stop.wait(every):
@@ -107,9 +128,30 @@ class UsageRecorder:
                 log.exception("could not write key usage; will retry")
 
     def _write(self, batch: dict[str, PendingUsage]) -> None:
-        self._store.add(
-            [
-                KeyUse(key_id, {d: (c[0], c[1]) for d, c in p.days.items()}, p.last_used_at)
-                for key_id, p in batch.items()
-            ]
-        )
+        try:
+            self._store.add(
+                [
+                    KeyUse(key_id, {d: (c[0], c[1]) for d, c in p.days.items()}, p.last_used_at)
+                    for key_id, p in batch.items()
+                ]
+            )
+        except Exception:
+            self._restore(batch)
+            raise
+
+    def _restore(self, batch: dict[str, PendingUsage]) -> None:
+        """Put counts whose write failed back, to be written at the next tick."""
+        with self._lock:
+            for key_id, failed in batch.items():
+                self._flushed_at.pop(key_id, None)
+                pending = self._pending.get(key_id)
+                if pending is None:
+                    pending = self._pending[key_id] = PendingUsage()
+                for day, (requests, rejected) in failed.days.items():
+                    counts = pending.days[day]
+                    counts[0] += requests
+                    counts[1] += rejected
+                if failed.last_used_at is not None and (
+                    pending.last_used_at is None or pending.last_used_at < failed.last_used_at
+                ):
+                    pending.last_used_at = failed.last_used_at

@@ -80,6 +80,7 @@ class KeyVerifier:
             self._bus.close()
 
     def load(self, key_digest: str) -> KeyRecord | str:
+        self._cache.lease.check_fallback()
         generation = self._cache.generation
         key = self._keys.by_digest(key_digest)
         matches = key is not None and same_digest(key.digest, key_digest)

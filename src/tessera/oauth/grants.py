@@ -103,6 +103,7 @@ class OAuthGrants:
     def _remembered(self, key: str, look_up: Callable[[str], bool]) -> bool:
         if self._live.get(key):
             return True
+        self._live.lease.check_fallback()  # without a lease: the database, or 503 when told
         generation = self._live.generation
         lives = look_up(key)
         if lives:

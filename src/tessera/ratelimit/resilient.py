@@ -1,5 +1,8 @@
 """What happens when Redis cannot be reached: refuse (503) or decide in this process alone.
 
+Deciding alone, each instance takes its share of the quota: ``ceil(requests / N)`` per window,
+N being the live instances its last heartbeat counted (``keys/cache.py``). The fleet then accepts
+at most ``requests + N - 1`` per window during an outage, instead of N times the quota.
 Either way the outage is logged as a warning (at most once a minute), and no request ever
 gets a 500 because of it.
 """
@@ -7,7 +10,9 @@ gets a 500 because of it.
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Callable
 
 import redis
 
@@ -21,9 +26,17 @@ WARN_EVERY_SECONDS = 60.0
 
 
 class ResilientRateLimiter:
-    def __init__(self, shared: RedisRateLimiter, local: MemoryRateLimiter, on_error: str) -> None:
+    def __init__(
+        self,
+        shared: RedisRateLimiter,
+        local: MemoryRateLimiter,
+        on_error: str,
+        *,
+        instances: Callable[[], int] = lambda: 1,
+    ) -> None:
         self.shared = shared
         self.local = local
+        self._instances = instances
         self._refuse = on_error == "refuse"
         self._warned_at = float("-inf")
 
@@ -32,14 +45,14 @@ class ResilientRateLimiter:
             return self.shared.hit(key, quota, cost)
         except redis.RedisError as error:
             self._outage(error)
-            return self.local.hit(key, quota, cost)
+            return self.local.hit(key, self._share(quota), cost)
 
     def peek(self, key: str, quota: Quota) -> RateLimitDecision:
         try:
             return self.shared.peek(key, quota)
         except redis.RedisError as error:
             self._outage(error)
-            return self.local.peek(key, quota)
+            return self.local.peek(key, self._share(quota))
 
     def reset(self, key: str) -> None:
         try:
@@ -47,6 +60,11 @@ class ResilientRateLimiter:
         except redis.RedisError as error:
             self._outage(error)
         self.local.reset(key)
+
+    def _share(self, quota: Quota) -> Quota:
+        """This instance's part of ``quota`` while it decides alone."""
+        instances = max(self._instances(), 1)
+        return Quota(math.ceil(quota.requests / instances), quota.per_seconds)
 
     def ping(self) -> bool:
         return self.shared.ping()

@@ -51,8 +51,11 @@ class BrowserSessions:
     def max_age_seconds(self) -> int:
         return self._config.max_age_days * 86400
 
-    def start(self, user_id: str, client: ClientInfo) -> tuple[BrowserSession, str]:
-        """A new session (a new id and token at every sign-in); returns it and the cookie value."""
+    def start(
+        self, user_id: str, client: ClientInfo, *, provider: str | None = None
+    ) -> tuple[BrowserSession, str]:
+        """A new session (a new id and token at every sign-in); returns it and the cookie value.
+        ``provider``: the sign-in provider that vouched for the person, if one did."""
         now = self._clock.now()
         raw = secrets.token_urlsafe(32)
         started = BrowserSession(
@@ -76,7 +79,7 @@ class BrowserSessions:
                 actor=("user", user_id),
                 target=("session", started.id),
                 client=client,
-                details={"via": "session"},
+                details={"via": "session", **({"provider": provider} if provider else {})},
             ):
                 tx.record(event)
         return started, raw

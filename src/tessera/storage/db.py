@@ -1,4 +1,9 @@
-"""The engine and sessions: SQLite (WAL) by default, PostgreSQL when configured."""
+"""The engine and sessions: SQLite (WAL) by default, PostgreSQL when configured.
+
+A database that cannot be reached (a restart, a network fault) surfaces as
+:class:`~tessera.errors.ServiceUnavailable` (``503``), never as a ``500``; the pool checks each
+connection before lending it (``pool_pre_ping``), so it recovers once the server is back without
+restarting Tessera."""
 
 from __future__ import annotations
 
@@ -12,9 +17,16 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from tessera.errors import ServiceUnavailable
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+UNREACHABLE = "The database cannot be reached right now; try again shortly."
+# What a database that is down, restarting or unreachable raises (SQLite's OperationalError
+# also names programming errors, such as a missing table: those stay unexpected).
+OUTAGES = (OperationalError, InterfaceError)
 
 
 def engine_url(database_url: str) -> str:
@@ -46,12 +58,17 @@ class Database:
         if current is not None:
             yield current
             return
-        with self._sessions() as session, session.begin():
-            self._open.session = session
-            try:
-                yield session
-            finally:
-                self._open.session = None
+        try:
+            with self._sessions() as session, session.begin():
+                self._open.session = session
+                try:
+                    yield session
+                finally:
+                    self._open.session = None
+        except OUTAGES as error:
+            if not self._is_outage(error):
+                raise
+            raise ServiceUnavailable(UNREACHABLE) from error
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -63,8 +80,16 @@ class Database:
         if current is not None:
             yield current
             return
-        with self._readers() as session, session.begin():
-            yield session
+        try:
+            with self._readers() as session, session.begin():
+                yield session
+        except OUTAGES as error:
+            if not self._is_outage(error):
+                raise
+            raise ServiceUnavailable(UNREACHABLE) from error
+
+    def _is_outage(self, error: OperationalError | InterfaceError) -> bool:
+        return not self.is_sqlite or error.connection_invalidated
 
     def migrate(self) -> None:
         with self.engine.begin() as connection:

@@ -272,3 +272,33 @@ class OAuthCode(Base):
     expires_at: Mapped[datetime] = mapped_column(Timestamp)
     used_at: Mapped[datetime | None] = mapped_column(Timestamp)
     family_id: Mapped[str | None] = mapped_column(String(40))
+
+
+class Identity(Base):
+    """A person's account at a sign-in provider: (provider, subject) is unique."""
+
+    __tablename__ = "identities"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (Index("ux_identities_provider_subject", "provider", "subject", unique=True),)
+
+
+class PendingSignIn(Base):
+    """A sign-in on its way through a provider, taken once at the callback."""
+
+    __tablename__ = "pending_sign_ins"
+    state_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    browser_digest: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    return_to: Mapped[str] = mapped_column(Text)
+    link_user_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)

@@ -21,6 +21,7 @@ from tessera.web.routes import (
     auth,
     forward_auth,
     grants,
+    identities,
     members,
     oauth,
     oauth_clients,
@@ -67,6 +68,7 @@ def create_api(tessera: Tessera) -> FastAPI:
         oauth_clients,
         grants,
         oauth,
+        identities,
     )
     for module in routers:
         app.include_router(module.router)

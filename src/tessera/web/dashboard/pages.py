@@ -37,7 +37,7 @@ SECURITY_HEADERS = {
 }
 
 # The dashboard's own paths: an error on any of them is answered with a page, not JSON.
-PAGES = ("/login", "/signup", "/logout", "/settings", "/oauth2/authorize")
+PAGES = ("/login", "/signup", "/logout", "/settings", "/auth", "/oauth2/authorize")
 # What an error page says at its top, for people rather than programs.
 HEADINGS = {
     400: "Bad request",
@@ -102,6 +102,7 @@ class Visitor:
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     tessera = tessera_of(request)
     context.setdefault("label", tessera.config.workspace_label)
+    context.setdefault("sign_in_providers", tessera.social.providers)
     html = templates.get_template(name).render(**context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 

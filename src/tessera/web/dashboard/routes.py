@@ -19,7 +19,7 @@ from tessera.principal import ClientInfo
 from tessera.scopes import ADMIN_ROLES
 from tessera.sessions.service import session_resource
 from tessera.web.cookies import check_same_origin, clear_cookie_header, set_cookie_header
-from tessera.web.dashboard import forms, oauth_pages
+from tessera.web.dashboard import forms, oauth_pages, social
 from tessera.web.dashboard.pages import (
     Visitor,
     check_form,
@@ -36,6 +36,7 @@ from tessera.web.routes.auth import SignupBody
 
 router = APIRouter(include_in_schema=False)
 router.include_router(oauth_pages.router)
+router.include_router(social.router)  # sign in with a provider; Settings → Sign-in methods
 
 
 def _redirect(path: str, set_cookie: str | None = None) -> Response:

@@ -1,0 +1,258 @@
+"""Cache leases and acknowledged revocation (SPEC section 6, "Revocation across instances")."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+
+from tessera.clock import ManualClock
+from tessera.deployment import Tessera
+from tessera.errors import ServiceUnavailable, WouldBlock
+from tessera.keys.cache import CHANNEL, INSTANCES, SEQUENCE, Fleet, TtlCache, local_subscribe
+from tessera.keys.rules import KeySpec
+from tessera.principal import ClientInfo
+from tessera.ratelimit.gcra import Quota
+from tessera.ratelimit.limiter import MemoryRateLimiter
+from tessera.ratelimit.redis import RedisRateLimiter
+from tessera.ratelimit.resilient import ResilientRateLimiter
+from tests.fixtures import make_config
+from tests.fleet import PrivateRedis
+from tests.provisioning import new_key, new_owner, new_service_token
+from tests.servers import free_port
+from tests.services import require_redis
+
+LEASE_MS = 300
+
+
+def _wait_for_lease(*deployments: Tessera) -> None:
+    deadline = time.monotonic() + 10
+    for deployment in deployments:
+        assert deployment.fleet is not None
+        while not deployment.fleet.lease.held():
+            assert time.monotonic() < deadline, "no cache lease was granted"
+            time.sleep(0.01)
+
+
+@pytest.fixture
+def fleet_of_two(database_url: str, clock: ManualClock) -> Iterator[tuple[Tessera, Tessera]]:
+    config = make_config(database_url, redis_url=require_redis(), cache_lease_ms=LEASE_MS)
+    first, second = Tessera(config, clock=clock), Tessera(config, clock=clock)
+    first.start(migrate=False)
+    _wait_for_lease(first, second)
+    yield first, second
+    first.close()
+    second.close()
+
+
+@pytest.mark.postgres
+def test_a_revocation_returns_only_once_every_instance_refuses_the_key(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """No polling: the moment ``revoke`` returns, the other instance's cache no longer has it."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    for number in range(5):
+        raw, key_id = new_key(first, owner, KeySpec(name=f"k{number}", scopes=["workspaces:read"]))
+        verdict = second.key_verifier.identify(raw, client_ip=None, allow_database=True)
+        assert verdict.code == "valid"
+        cached = second.key_verifier.identify(raw, client_ip=None, allow_database=False)
+        assert cached.code == "valid"  # served from the cache
+        first.api_keys.revoke(owner, key_id, ClientInfo())
+        with pytest.raises(WouldBlock):  # nothing cached any more: only the database answers
+            second.key_verifier.identify(raw, client_ip=None, allow_database=False)
+        verdict = second.key_verifier.identify(raw, client_ip=None, allow_database=True)
+        assert verdict.code == "revoked"
+
+
+def test_a_service_token_revocation_is_acknowledged_the_same_way(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    first, second = fleet_of_two
+    raw = new_service_token(first)
+    assert second.service_tokens.authenticate(raw).kind == "service"
+    token = next(t for t in first.service_tokens.list() if t.revoked_at is None)
+    first.service_tokens.revoke(token.id)
+    with pytest.raises(Exception, match="not valid"):
+        second.service_tokens.authenticate(raw)
+
+
+def test_an_instance_that_does_not_acknowledge_is_waited_for_until_its_lease_ends(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """A live instance that never answers (partitioned, stalled) holds the revocation for one
+    lease, by when it has stopped trusting its cache; the others answer at once."""
+    first, _second = fleet_of_two
+    assert first.fleet is not None
+    started = time.monotonic()
+    first.fleet.publish("api_key", "nothing-cached")
+    acknowledged = time.monotonic() - started
+    client = redis.Redis.from_url(require_redis())
+    client.zadd(INSTANCES, {"partitioned-instance": int(client.time()[0]) * 1000 + 10_000})
+    try:
+        started = time.monotonic()
+        first.fleet.publish("api_key", "nothing-cached")
+        waited = time.monotonic() - started
+    finally:
+        client.zrem(INSTANCES, "partitioned-instance")
+        client.close()
+    assert acknowledged < LEASE_MS / 1000
+    assert LEASE_MS / 1000 <= waited < LEASE_MS / 1000 + 0.5
+
+
+def test_a_lost_eviction_empties_the_caches_within_one_lease(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """The revocation sequence rose without the eviction arriving: nothing cached is kept."""
+    first, _ = fleet_of_two
+    cache: TtlCache[str] = TtlCache(ManualClock(datetime.now(UTC)), ttl=60, max_entries=10)
+    assert first.fleet is not None
+    first.fleet.subscribe("test-topic", cache)
+    cache.put("digest", "record")
+    assert cache.get("digest") == "record"
+    client = redis.Redis.from_url(require_redis())
+    client.incr(SEQUENCE)  # as if an eviction had been published and lost
+    client.close()
+    deadline = time.monotonic() + LEASE_MS / 1000
+    while len(cache):
+        assert time.monotonic() < deadline, "the cache outlived a lost eviction"
+        time.sleep(0.01)
+
+
+def _unreachable_fleet(*, refuse: bool = False) -> Fleet:
+    return Fleet(f"redis://127.0.0.1:{free_port()}/0", lease_ms=LEASE_MS, refuse=refuse)
+
+
+def test_without_redis_no_lease_is_held_and_nothing_cached_is_served() -> None:
+    fleet = _unreachable_fleet()
+    cache: TtlCache[str] = TtlCache(ManualClock(datetime.now(UTC)), ttl=60, max_entries=10)
+    fleet.subscribe("api_key", cache)
+    try:
+        cache.put("digest", "record")
+        time.sleep(0.2)
+        assert not fleet.lease.held()
+        assert cache.get("digest") is None
+    finally:
+        fleet.close()
+
+
+def test_without_a_lease_refuse_answers_503_instead_of_reading_the_database() -> None:
+    fleet = _unreachable_fleet(refuse=True)
+    cache: TtlCache[str] = TtlCache(ManualClock(datetime.now(UTC)), ttl=60, max_entries=10)
+    fleet.subscribe("api_key", cache)
+    try:
+        with pytest.raises(ServiceUnavailable):
+            cache.lease.check_fallback()
+    finally:
+        fleet.close()
+    _unreachable_fleet(refuse=False).lease.check_fallback()  # "database": reads go on
+
+
+def test_several_workers_without_redis_never_serve_from_their_caches() -> None:
+    clock = ManualClock(datetime.now(UTC))
+    for workers, served in ((1, "record"), (2, None)):
+        cache: TtlCache[str] = TtlCache(clock, ttl=60, max_entries=10)
+        local_subscribe(workers=workers)("api_key", cache)
+        cache.put("digest", "record")
+        assert cache.get("digest") == served
+
+
+def test_with_redis_down_each_instance_takes_its_share_of_a_quota() -> None:
+    """Three live instances and a quota of 10: each accepts ceil(10 / 3) = 4 on its own."""
+    clock = ManualClock(datetime.now(UTC))
+    dead = RedisRateLimiter.from_url(f"redis://127.0.0.1:{free_port()}/0", clock)
+    limiter = ResilientRateLimiter(dead, MemoryRateLimiter(clock), "local", instances=lambda: 3)
+    accepted = sum(limiter.hit("key:k", Quota(10, 60)).allowed for _ in range(10))
+    assert accepted == 4
+
+
+def test_a_message_that_is_not_an_eviction_leaves_the_lease_alone(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """Another program (or an older release) speaking on the channel breaks nothing."""
+    first, _ = fleet_of_two
+    assert first.fleet is not None
+    cache: TtlCache[str] = TtlCache(ManualClock(datetime.now(UTC)), ttl=60, max_entries=10)
+    first.fleet.subscribe("api_key", cache)
+    cache.put("digest", "record")
+    client = redis.Redis.from_url(require_redis())
+    client.publish(CHANNEL, "api_key some-digest")
+    client.close()
+    time.sleep(2 * LEASE_MS / 1000)
+    assert first.fleet.lease.held()
+    assert cache.get("digest") == "record"
+
+
+@pytest.mark.postgres
+def test_a_revocation_during_a_redis_restart_returns_once_redis_is_back_and_evicted(
+    database_url: str, clock: ManualClock, tmp_path: Path
+) -> None:
+    """The reconnect gap: the revocation waits for Redis, and by the time it returns the other
+    instance, resubscribed or not, serves nothing it cached before."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    config = make_config(database_url, redis_url=server.url, cache_lease_ms=LEASE_MS)
+    first, second = Tessera(config, clock=clock), Tessera(config, clock=clock)
+    try:
+        _wait_for_lease(first, second)
+        owner = new_owner(first, "ada@example.com")
+        raw, key_id = new_key(first, owner, KeySpec(name="k", scopes=["workspaces:read"]))
+        verdict = second.key_verifier.identify(raw, client_ip=None, allow_database=True)
+        assert verdict.code == "valid"
+        server.stop()
+        revoking = threading.Thread(
+            target=first.api_keys.revoke, args=(owner, key_id, ClientInfo())
+        )
+        revoking.start()
+        time.sleep(1.0)
+        assert revoking.is_alive(), "the revocation returned while no instance could be told"
+        server.start()
+        revoking.join(timeout=10)
+        assert not revoking.is_alive()
+        with pytest.raises(WouldBlock):
+            second.key_verifier.identify(raw, client_ip=None, allow_database=False)
+        _wait_for_lease(second)
+        verdict = second.key_verifier.identify(raw, client_ip=None, allow_database=True)
+        assert verdict.code == "revoked"
+    finally:
+        first.close()
+        second.close()
+        server.stop()
+
+
+def test_a_lease_lapses_while_redis_is_stalled_and_returns_after(tmp_path: Path) -> None:
+    """Redis frozen (SIGSTOP): no answer, so no lease after ``cache_lease_ms``; thawed, the
+    lease comes back without restarting anything."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    fleet = Fleet(server.url, lease_ms=LEASE_MS)
+    cache: TtlCache[str] = TtlCache(ManualClock(datetime.now(UTC)), ttl=60, max_entries=10)
+    fleet.subscribe("api_key", cache)
+    assert server.process is not None
+    try:
+        _wait_until(fleet.lease.held)
+        server.process.send_signal(signal.SIGSTOP)
+        stalled = time.monotonic()
+        _wait_until(lambda: not fleet.lease.held())
+        assert time.monotonic() - stalled <= LEASE_MS / 1000 + 0.05
+        cache.put("digest", "record")
+        assert cache.get("digest") is None
+        server.process.send_signal(signal.SIGCONT)
+        _wait_until(fleet.lease.held)
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        fleet.close()
+        server.stop()
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
