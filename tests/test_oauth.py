@@ -479,6 +479,32 @@ def test_an_oauth_token_passes_forward_auth_with_its_client_id(
     assert response.headers["X-Tessera-Scopes"] == "contacts:read"
 
 
+def test_narrowing_a_clients_scopes_narrows_its_tokens_at_once(
+    web: TestClient, tessera: Tessera, owner: Account, registered: dict[str, Any]
+) -> None:
+    """A client's scopes changed by PATCH bound the tokens already issued, like a role change."""
+    tokens = tokens_for(web, owner, registered)
+
+    def contacts() -> int:
+        answer = web.get(
+            "/v1/forward-auth",
+            headers={
+                "X-Tessera-Service-Token": service_token(tessera),
+                "X-Original-Method": "GET",
+                "X-Original-URI": "/v1/contacts",
+                **bearer(tokens["access_token"]),
+            },
+        )
+        return answer.status_code
+
+    assert contacts() == 200
+    narrowed = web.patch(
+        f"/v1/oauth-clients/{registered['id']}", json={"scopes": ["openid"]}, headers=owner.headers
+    )
+    assert narrowed.status_code == 200
+    assert contacts() == 403
+
+
 def test_refresh_rotates_and_reuse_ends_the_family(
     web: TestClient, owner: Account, registered: dict[str, Any]
 ) -> None:

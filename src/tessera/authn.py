@@ -69,14 +69,15 @@ class Credentials:
             return Refused("unknown_organization", f"No organization {organization_id}.")
         if claims.grant_id is None:
             return self._client_principal(self._oauth, claims, bound)
-        if not self._oauth.grants.is_live(claims.grant_id):
+        allowed = self._oauth.grants.grant_scopes(claims.grant_id)
+        if allowed is None:
             return Refused("unauthorized", "The access token has been revoked.")
         principal = self.user_principal(claims.user_id, bound)
         if principal.organization_id is None:
             return Refused("unauthorized", "The access token's person left the organization.")
         return replace(
             principal,
-            scopes=principal.scopes & claims.scope,
+            scopes=principal.scopes & claims.scope & allowed,
             via="access_token",
             client_id=claims.client_id,
             facts={"family_id": claims.family_id or "", "grant_id": claims.grant_id},

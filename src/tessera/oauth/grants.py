@@ -22,26 +22,47 @@ CACHE_MAX_ENTRIES = 10_000
 EVICTION_TOPIC = "oauth"
 
 
+# What the cache remembers of a grant or a client: the client it belongs to (for a grant) and
+# the scopes it allows now. A revoked grant or a deleted client is not remembered.
+Allowance = tuple[str, frozenset[str]]
+
+
 class OAuthGrants:
     def __init__(self, store: OAuthStore, clock: Clock, *, subscribe: Subscribe | None) -> None:
         self._store = store
         self._clock = clock
-        self._live: TtlCache[bool] = TtlCache(
+        self._live: TtlCache[Allowance] = TtlCache(
             clock, ttl=CACHE_SECONDS, max_entries=CACHE_MAX_ENTRIES
         )
         self._bus: EvictionChannel | None = (
             subscribe(EVICTION_TOPIC, self._live) if subscribe else None
         )
 
+    def grant_scopes(self, grant_id: str) -> frozenset[str] | None:
+        """What the grant allows now, within its client's scopes; None once the grant is
+        revoked or its client deleted."""
+        found = self._remembered(grant_id, self._grant_of)
+        if found is None:
+            return None
+        client_id, scopes = found
+        client = self.client_scopes(client_id)
+        return None if client is None else scopes & client
+
+    def client_scopes(self, client_id: str) -> frozenset[str] | None:
+        """The client's scopes now; None once it is deleted."""
+        found = self._remembered(client_id, self._client_of)
+        return None if found is None else found[1]
+
     def is_live(self, grant_id: str) -> bool:
         """Whether the grant has not been revoked and its client not deleted."""
-        return self._remembered(grant_id, self._grant_lives)
+        return self.grant_scopes(grant_id) is not None
 
     def client_lives(self, client_id: str) -> bool:
-        return self._remembered(client_id, self._client_lives)
+        return self.client_scopes(client_id) is not None
 
     def forget(self, ids: list[str]) -> None:
-        """Evict grants or clients that have just ended, here and on every other instance."""
+        """Evict grants or clients that have just changed or ended, here and on every other
+        instance."""
         for key in ids:
             self._live.evict(key)
             if self._bus is not None:
@@ -66,6 +87,7 @@ class OAuthGrants:
             grant = replace(grant, scope=" ".join(sorted(grant.scopes | scopes)))
             tx.save_grant(grant)
             tx.record(_event("oauth_grant.created", grant, user_id, now, info))
+        self.forget([grant.id])  # widened: what is remembered of it is now too narrow
         return grant
 
     def remembered(
@@ -100,25 +122,28 @@ class OAuthGrants:
         if self._bus is not None:
             self._bus.close()
 
-    def _remembered(self, key: str, look_up: Callable[[str], bool]) -> bool:
-        if self._live.get(key):
-            return True
+    def _remembered(self, key: str, look_up: Callable[[str], Allowance | None]) -> Allowance | None:
+        cached = self._live.get(key)
+        if cached is not None:
+            return cached
         self._live.lease.check_fallback()  # without a lease: the database, or 503 when told
         generation = self._live.generation
-        lives = look_up(key)
-        if lives:
-            self._live.put(key, True, read_at_generation=generation)
-        return lives
+        found = look_up(key)
+        if found is not None:
+            self._live.put(key, found, read_at_generation=generation)
+        return found
 
-    def _grant_lives(self, grant_id: str) -> bool:
+    def _grant_of(self, grant_id: str) -> Allowance | None:
         grant = self._store.grant(grant_id)
-        return (
-            grant is not None and grant.revoked_at is None and self._client_lives(grant.client_id)
-        )
+        if grant is None or grant.revoked_at is not None:
+            return None
+        return grant.client_id, grant.scopes
 
-    def _client_lives(self, client_id: str) -> bool:
+    def _client_of(self, client_id: str) -> Allowance | None:
         client = self._store.client(client_id)
-        return client is not None and client.deleted_at is None
+        if client is None or client.deleted_at is not None:
+            return None
+        return client.id, frozenset(client.scopes)
 
 
 def _event(
