@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 from playwright.sync_api import Page
@@ -107,6 +108,7 @@ def main() -> None:
         for name, path in PAGES.items():
             page.goto(base + path)
             shot(name)
+        _oauth(page, base)
     sign_in_with_providers()
     print("wrote", ", ".join(sorted(p.name for p in OUT.glob("*.png"))))
 
@@ -134,6 +136,33 @@ client_id = "screenshot"
         page = browser.new_context(viewport=VIEWPORT).new_page()
         page.goto(base + "/login")
         page.screenshot(path=OUT / "sign-in-providers.png", full_page=True)
+
+
+def _oauth(page: Page, base: str) -> None:
+    """Register an OAuth app, then open its authorization URL: the consent page."""
+    page.goto(base + "/settings/oauth-apps")
+    page.get_by_label("Name", exact=True).fill("Contacts Sync")
+    page.get_by_label("Redirect URIs (one a line)").fill("https://sync.example/callback")
+    for scope in ("openid", "email", "offline_access", "contacts:read"):
+        page.get_by_role("checkbox", name=scope).check()
+    page.get_by_role("button", name="Register").click()
+    client_id = page.get_by_label("Client ID").input_value()
+    page.screenshot(path=OUT / "oauth-app-created.png", full_page=True)
+    page.goto(base + "/settings/oauth-apps")
+    page.screenshot(path=OUT / "oauth-apps.png", full_page=True)
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": "https://sync.example/callback",
+            "scope": "openid email offline_access contacts:read",
+            "state": "af0ifjsldkj",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        }
+    )
+    page.goto(f"{base}/oauth2/authorize?{query}")
+    page.screenshot(path=OUT / "consent.png", full_page=True)
 
 
 if __name__ == "__main__":

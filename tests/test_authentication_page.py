@@ -53,6 +53,7 @@ SECTIONS = [
     "scopes",
     "workspaces",
     "user-tokens",
+    "oauth",
     "rate-limits",
     "errors",
     "revocation",
@@ -145,13 +146,16 @@ def test_page_follows_signup_label_lifetimes_and_limits(tmp_path: Path) -> None:
     assert "X-RateLimit-Reset: 1\n" in acme and "Retry-After: 1\n" in acme
 
 
-def test_sections_are_the_ones_of_the_spec_and_no_oauth_placeholder(tmp_path: Path) -> None:
-    """The page has its sections in order, each in the table of contents; OAuth has none."""
+def test_sections_are_the_ones_of_the_spec_with_the_real_oauth_endpoints(tmp_path: Path) -> None:
+    """The page has its sections in order, each in the table of contents; the OAuth section
+    names this deployment's endpoints."""
     with _deployment(tmp_path, ACME) as client:
         page = client.get("/docs/authentication").text
+        discovery = client.get("/.well-known/openid-configuration").json()
     assert re.findall(r'<section id="([a-z-]+)">', page) == SECTIONS
     assert re.findall(r'<li><a href="#([a-z-]+)">', page) == SECTIONS
-    assert "OAuth endpoint" not in page and "authorization server" not in page
+    for endpoint in ("authorization_endpoint", "token_endpoint", "introspection_endpoint"):
+        assert f"<code>{discovery[endpoint]}</code>" in page
 
 
 def test_config_text_cannot_change_the_pages_markup(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ NETWORKS = (None, ["10.0.0.0/8"], ["10.1.0.0/16"], ["192.168.0.0/16"], ["10.1.2.
 RATE_LIMITS = (None, (50_000, 60), (100_000, 60), (1_000_000, 60), (100_000, 1))
 DEFAULT_LIMIT = (100_000, 60)
 MAX_KEYS = 12
+MAX_CLIENTS = 4
 _emails = itertools.count()
 
 
@@ -76,6 +77,18 @@ class Key:
         return bool(self.resource["inherits_creator_permissions"])
 
 
+@dataclass
+class OAuthApp:
+    """An OAuth client with its secret: its client_credentials tokens act as it."""
+
+    id: str
+    secret: str
+    organization_id: str
+    registrant: str  # usr_…
+    scopes: frozenset[str]
+    deleted: bool = False
+
+
 @dataclass(frozen=True)
 class Bounds:
     """What a creator may put into a key, as the model sees it."""
@@ -99,6 +112,7 @@ class Authorization(RuleBasedStateMachine):
         super().__init__()
         self.persons: dict[str, Person] = {}
         self.all_keys: dict[str, Key] = {}
+        self.apps: dict[str, OAuthApp] = {}
         self.workspaces: dict[str, list[str]] = {}  # organization id -> workspace ids
         self.organization_ids: list[str] = []
 
@@ -380,6 +394,47 @@ class Authorization(RuleBasedStateMachine):
         rolled.resource = {**rolled.resource, "expires_at": rfc3339(self.clock.now())}
         return self._remember(new, rolled.organization_id, roller_id).id
 
+    @rule(who=people, data=st.data())
+    def person_registers_oauth_client(self, who: str, data: st.DataObject) -> None:
+        """No client exceeds its registrant: its scopes within the registrant's role."""
+        user_id, organization = who.split("|")
+        person = self.persons[user_id]
+        if organization not in person.roles or len(self.apps) >= MAX_CLIENTS:
+            return
+        held = _role_scopes(person.roles[organization])
+        scopes = sorted(data.draw(st.sets(st.sampled_from(sorted(EVERY_SCOPE)), max_size=4)))
+        response = self._call(
+            "POST",
+            "/v1/oauth-clients",
+            self._person_headers(person, organization),
+            json={"name": "app", "redirect_uris": ["https://app.example/cb"], "scopes": scopes},
+        )
+        if response.status_code != 201:
+            assert response.status_code == 403, response.text
+            assert "oauth_clients:write" not in held or not set(scopes) <= held
+            return
+        assert "oauth_clients:write" in held and set(scopes) <= held
+        created = response.json()
+        app = OAuthApp(
+            created["id"], created["client_secret"], organization, user_id, frozenset(scopes)
+        )
+        self.apps[app.id] = app
+
+    @rule(data=st.data())
+    def delete_oauth_client(self, data: st.DataObject) -> None:
+        live = sorted(a for a, app in self.apps.items() if not app.deleted)
+        if not live:
+            return
+        app = self.apps[data.draw(st.sampled_from(live))]
+        owner = self._owner_of(app.organization_id)
+        response = self._call(
+            "DELETE",
+            f"/v1/oauth-clients/{app.id}",
+            self._person_headers(owner, app.organization_id),
+        )
+        assert response.status_code == 200, response.text
+        app.deleted = True
+
     @rule(key=consumes(keys))
     def revoke(self, key: str) -> None:
         target = self.all_keys.get(key)
@@ -455,6 +510,30 @@ class Authorization(RuleBasedStateMachine):
                 response = self._call("GET", "/v1/workspaces", headers)
                 assert response.status_code in (401, 403, 404, 429), response.text
                 break
+
+    @invariant()
+    def every_client_token_holds_at_most_what_its_registrant_still_holds(self) -> None:
+        for app in self.apps.values():
+            issued = self._call(
+                "POST",
+                "/oauth2/token",
+                {},
+                data={"grant_type": "client_credentials"},
+                auth=(app.id, app.secret),
+            )
+            if app.deleted:
+                assert issued.status_code == 401, issued.text
+                continue
+            assert issued.status_code == 200, issued.text
+            headers = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+            registrant = self.persons[app.registrant].roles.get(app.organization_id)
+            for path, scope in PROBES.items():
+                response = self._call("GET", path, headers)
+                allowed = scope in app.scopes and scope in _role_scopes(registrant)
+                assert (response.status_code == 200) == allowed, (path, app, response.text)
+            other = next(o for o in self.workspaces if o != app.organization_id)
+            elsewhere = self._call("GET", "/v1/workspaces", {**headers, "X-Organization-ID": other})
+            assert elsewhere.status_code in (401, 403, 404), elsewhere.text
 
     def _assert_own_organization(self, body: dict[str, Any], path: str, key: Key) -> None:
         if path == "/v1/workspaces":

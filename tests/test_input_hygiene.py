@@ -26,6 +26,7 @@ from tessera.text import UNCLEAN_MESSAGE
 from tessera.web.app import create_api, create_app
 from tessera.web.routes import verify
 from tests.helpers import PASSWORD, Account, assert_problem, create_key, service_token, sign_up
+from tests.oauth_flow import register_client
 
 pytestmark = pytest.mark.postgres  # what reaches PostgreSQL: NUL, lengths
 
@@ -59,8 +60,11 @@ def world(client: TestClient, tessera: Tessera) -> World:
     account = sign_up(client)
     key = create_key(client, account)
     workspace = client.get("/v1/workspaces", headers=account.headers).json()["data"][0]
+    oauth_client = register_client(client, account.headers)
     ids = {
         "key_id": key["id"],
+        "client_id": oauth_client["id"],
+        "grant_id": "grt_0123456789abcdefghij",
         "workspace_id": workspace["id"],
         "user_id": account.user_id,
         "session_id": "ses_0123456789abcdefghij",

@@ -44,6 +44,13 @@ Action = Literal[
     "user.password_reset_requested",
     "user.password_reset",
     "user.email_verified",
+    "oauth_client.created",
+    "oauth_client.updated",
+    "oauth_client.secret_rotated",
+    "oauth_client.deleted",
+    "oauth_grant.created",
+    "oauth_grant.revoked",
+    "oauth_code.replayed",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
 Actor = tuple[str, str | None]
@@ -128,7 +135,12 @@ class AuditLog:
 def actor_of(principal: Principal | None) -> Actor:
     if principal is None:
         return SYSTEM
-    kind = {"api_key": "api_key", "user": "user", "service": "service"}[principal.kind]
+    kind = {
+        "api_key": "api_key",
+        "user": "user",
+        "service": "service",
+        "oauth_client": "oauth_client",
+    }[principal.kind]
     return kind, principal.id
 
 

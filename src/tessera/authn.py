@@ -13,10 +13,11 @@ from tessera.accounts.store import AccountStore
 from tessera.authz.decision import Refused
 from tessera.authz.ports import SessionIdentity
 from tessera.errors import Unauthorized
+from tessera.oauth.issuer import TokenIssuer
 from tessera.principal import Principal
 from tessera.scopes import ScopeCatalog
 from tessera.sessions.service import BrowserSessions
-from tessera.tokens.service import UserTokens
+from tessera.tokens.service import FIRST_PARTY_CLIENT, AccessClaims, UserTokens
 
 MAX_COOKIE_LENGTH = 200
 
@@ -29,8 +30,10 @@ class Credentials:
         sessions: BrowserSessions,
         accounts: AccountStore,
         catalog: ScopeCatalog,
+        oauth: TokenIssuer | None = None,
     ) -> None:
         self._tokens = tokens
+        self._oauth = oauth
         self._sessions = sessions
         self._accounts = accounts
         self._catalog = catalog
@@ -42,6 +45,8 @@ class Credentials:
             claims = self._tokens.verify_access_token(token)
         except Unauthorized as refused:
             return Refused("unauthorized", refused.detail)
+        if claims.client_id != FIRST_PARTY_CLIENT:
+            return self._oauth_principal(claims, organization_id)
         principal = self.user_principal(claims.user_id, organization_id or claims.organization_id)
         if principal.organization_id is None and organization_id is not None:
             return Refused("unknown_organization", f"No organization {organization_id}.")
@@ -50,6 +55,47 @@ class Credentials:
             scopes=principal.scopes & claims.scope,
             via="access_token",
             facts={"family_id": claims.family_id or ""},
+        )
+
+    def _oauth_principal(
+        self, claims: AccessClaims, organization_id: str | None
+    ) -> Principal | Refused:
+        """An OAuth token acts in the one organization it was granted for, with at most its
+        granted scopes; once its grant or client ends it is refused at once."""
+        if self._oauth is None:
+            return Refused("unauthorized", "The access token is not valid.")
+        bound = claims.organization_id
+        if bound is None or (organization_id is not None and organization_id != bound):
+            return Refused("unknown_organization", f"No organization {organization_id}.")
+        if claims.grant_id is None:
+            return self._client_principal(self._oauth, claims, bound)
+        allowed = self._oauth.grants.grant_scopes(claims.grant_id)
+        if allowed is None:
+            return Refused("unauthorized", "The access token has been revoked.")
+        principal = self.user_principal(claims.user_id, bound)
+        if principal.organization_id is None:
+            return Refused("unauthorized", "The access token's person left the organization.")
+        return replace(
+            principal,
+            scopes=principal.scopes & claims.scope & allowed,
+            via="access_token",
+            client_id=claims.client_id,
+            facts={"family_id": claims.family_id or "", "grant_id": claims.grant_id},
+        )
+
+    def _client_principal(
+        self, oauth: TokenIssuer, claims: AccessClaims, organization_id: str
+    ) -> Principal | Refused:
+        live = oauth.live_client_scopes(claims.client_id)
+        if live is None or live[0].organization_id != organization_id:
+            return Refused("unauthorized", "The access token has been revoked.")
+        return Principal(
+            kind="oauth_client",
+            id=claims.client_id,
+            organization_id=organization_id,
+            scopes=live[1] & claims.scope,
+            via="access_token",
+            client_id=claims.client_id,
         )
 
     def session_identity(self, raw: str, organization_id: str | None) -> SessionIdentity | None:

@@ -18,7 +18,7 @@ from tessera.accounts.service import Accounts
 from tessera.accounts.workspaces import Workspaces
 from tessera.audit import AuditLog
 from tessera.authn import Credentials
-from tessera.authz import Authorizer
+from tessera.authz import Authorizer, Refused
 from tessera.clock import Clock, SystemClock
 from tessera.config import Config, resolve_secret_key
 from tessera.forward_auth import RouteTable
@@ -28,6 +28,10 @@ from tessera.keys.usage import UsageRecorder
 from tessera.keys.verify import KeyVerifier
 from tessera.mail import Mailer
 from tessera.mail.smtp import SmtpMailer
+from tessera.oauth.clients import OAuthClients
+from tessera.oauth.grants import OAuthGrants
+from tessera.oauth.issuer import TokenIssuer
+from tessera.oauth.server import AuthorizationServer
 from tessera.origins import deployment_origins
 from tessera.providers import providers_from
 from tessera.ratelimit import MemoryRateLimiter, RateLimiter
@@ -44,6 +48,7 @@ from tessera.storage.db import Database
 from tessera.storage.identities import SqlSocialStore
 from tessera.storage.keys import SqlKeyStore, SqlUsageStore
 from tessera.storage.links import SqlLinkStore
+from tessera.storage.oauth import SqlOAuthStore
 from tessera.storage.service_tokens import SqlServiceTokenStore
 from tessera.storage.sessions import SqlSessionStore
 from tessera.storage.tokens import SqlSigningKeyStore, SqlTokenStore
@@ -154,11 +159,13 @@ class Tessera:
             signup_open=config.signup == "open",
         )
         self._build_mail(config, mailer)
+        self._oauth_parts(subscribe)
         self.credentials = Credentials(
             tokens=self.tokens,
             sessions=self.sessions,
             accounts=self.account_store,
             catalog=self.catalog,
+            oauth=self.oauth_issuer,
         )
         self.routes = RouteTable(config)
         self.authorizer = Authorizer(
@@ -206,6 +213,32 @@ class Tessera:
             links, self.account_store, self.clock, public_url=url, mailer=mail
         )
 
+    def _oauth_parts(self, subscribe: Subscribe | None) -> None:
+        """The authorization server: clients, grants, the token issuer, Authlib's server."""
+        store = SqlOAuthStore(self.db)
+        self.oauth_grants = OAuthGrants(store, self.clock, subscribe=subscribe)
+        self.oauth_clients = OAuthClients(store, self.clock, self.catalog, self.oauth_grants.forget)
+        self.oauth_issuer = TokenIssuer(
+            self.config,
+            self.clock,
+            store,
+            self.token_store,
+            self.oauth_grants,
+            self.signing,
+            self.accounts,
+            self.catalog,
+        )
+        self.oauth_server = AuthorizationServer(
+            self.oauth_issuer,
+            store.client,
+            self._service_token_valid,
+            sorted(self.catalog.scopes),
+        )
+
+    def _service_token_valid(self, raw: str) -> bool:
+        found = self.service_tokens.service_principal(raw, allow_database=True)
+        return not isinstance(found, Refused)
+
     def start(self, *, migrate: bool = True) -> None:
         """Bring the database up to date and make sure a signing key exists."""
         if migrate:
@@ -226,6 +259,7 @@ class Tessera:
         self.usage.stop()
         self.key_verifier.close()
         self.service_tokens.close()
+        self.oauth_grants.close()
         if self.fleet is not None:
             self.fleet.close()
         self.db.dispose()

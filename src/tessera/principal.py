@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-PrincipalKind = Literal["api_key", "user", "service"]
+PrincipalKind = Literal["api_key", "user", "service", "oauth_client"]
 
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: an API key, a user (token or session) or a service token.
+    """An authenticated caller: an API key, a user (token or session), a service token, or an
+    OAuth client acting for itself (``client_credentials``).
 
     ``scopes`` is what the credential may do right now. ``workspace_ids`` is the credential's
     workspace restriction (``None``: every workspace); ``workspace_id`` the one the request
@@ -34,6 +35,8 @@ class Principal:
     # An API key's own bounds, which every key it creates must stay within.
     allowed_ips: tuple[str, ...] | None = None
     expires_at: datetime | None = None
+    # The OAuth client a user's OAuth token was issued to (or the client itself).
+    client_id: str | None = None
     # Extra facts about the credential (session id, token family) that edges may need.
     facts: dict[str, str] = field(default_factory=dict, compare=False)
 

@@ -18,6 +18,7 @@ BUILTIN_SCOPES: dict[str, str] = {
     "workspaces:write": "Create, rename and delete workspaces",
     "members:read": "List members",
     "members:write": "Invite members, change roles, remove members",
+    "oauth_clients:read": "List OAuth clients",
     "oauth_clients:write": "Register and manage OAuth clients",
     "audit:read": "Read the audit log",
 }

@@ -196,6 +196,36 @@ To sign out, {code("POST " + facts.url("/v1/auth/logout"))} with \
     return Section("user-tokens", "User tokens and refresh", body)
 
 
+def oauth_apps(facts: Facts) -> Section:
+    endpoints = [
+        ("Discovery", "/.well-known/openid-configuration"),
+        ("Authorization URL", "/oauth2/authorize"),
+        ("Token URL", "/oauth2/token"),
+        ("Revocation (RFC 7009)", "/oauth2/revoke"),
+        ("Introspection (RFC 7662)", "/oauth2/introspect"),
+        ("Userinfo", "/oauth2/userinfo"),
+        ("Public keys", "/.well-known/jwks.json"),
+    ]
+    rows = [(name, code(facts.url(path))) for name, path in endpoints]
+    body = f"""\
+This API is also an OAuth 2.0 and OpenID Connect authorization server, for applications that \
+act on behalf of your users. Register the application under **Settings → OAuth Apps** to get \
+its client id (and, for a server-side app, its secret, shown once), then use the \
+authorization code flow with PKCE (`code_challenge_method=S256`; required for every app):
+
+{table(("", "URL"), rows)}
+
+Scopes: `openid`, `profile`, `email`, `offline_access` (a refresh token), and the scopes \
+above. The person signs in, sees what the app asks for and allows it; the app is sent back to \
+its registered redirect URI with `code`, `state` and `iss`, and trades the code (valid 60 \
+seconds, once) at the token URL with the `code_verifier`. The access token is passed as \
+`Authorization: Bearer <access_token>` like a user token, and can do no more than the scopes \
+the person granted. People see and revoke the apps they allowed under **Settings → \
+Authorized apps**; a revoked app's tokens stop working at once.
+"""
+    return Section("oauth", "OAuth apps", body)
+
+
 def rate_limits(facts: Facts) -> Section:
     quota = facts.quota
     first, _ = decide(quota, None, 0.0)
@@ -309,6 +339,7 @@ SECTIONS: tuple[Callable[[Facts], Section | None], ...] = (
     scopes,
     workspaces,
     user_tokens,
+    oauth_apps,
     rate_limits,
     errors,
     revocation,

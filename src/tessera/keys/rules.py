@@ -55,8 +55,10 @@ def granted_scopes(
 ) -> list[str] | None:
     """The scopes the key will hold (``None``: inherit), after the creator's bounds are checked."""
     if scopes is None:
-        # A key that creates a key passes on what it holds now, never its user's wider role.
-        return sorted(creator.scopes) if creator.kind == "api_key" else None
+        # A key (or an OAuth token) that creates a key passes on what it holds now, never
+        # its user's wider role.
+        bounded = creator.kind != "user" or creator.client_id is not None
+        return sorted(creator.scopes) if bounded else None
     unknown = catalog.unknown(scopes)
     if unknown:
         raise UnknownScope(

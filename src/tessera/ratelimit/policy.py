@@ -42,6 +42,11 @@ def credential_key(principal: Principal) -> str:
     """One quota per credential: the same key however the credential is checked."""
     if principal.kind == "api_key":
         return f"key:{principal.id}"
+    if principal.kind == "oauth_client":
+        return f"client:{principal.id}"
+    grant = principal.facts.get("grant_id")
+    if grant:  # a user's OAuth token: one quota per grant
+        return f"grant:{grant}"
     return f"user:{principal.id}"
 
 

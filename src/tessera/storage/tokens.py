@@ -131,4 +131,5 @@ def _family_of(row: models.RefreshTokenFamily) -> RefreshTokenFamily:
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        grant_id=row.grant_id,
     )

@@ -33,6 +33,7 @@ def start_family(
     scope: str,
     now: datetime,
     ttl_days: int,
+    grant_id: str | None = None,
 ) -> tuple[RefreshTokenFamily, str]:
     family = RefreshTokenFamily(
         id=new_id("rtf"),
@@ -42,6 +43,7 @@ def start_family(
         scope=scope,
         created_at=now,
         expires_at=now + timedelta(days=ttl_days),
+        grant_id=grant_id,
     )
     tx.add_family(family)
     return family, _issue(tx, family.id, now)

@@ -46,6 +46,7 @@ class AccessClaims:
     family_id: str | None
     client_id: str
     scope: frozenset[str]
+    grant_id: str | None = None  # an OAuth token: the grant it was issued under
 
 
 class UserTokens:
@@ -147,6 +148,7 @@ class UserTokens:
             family_id=family_id,
             client_id=str(claims.get("client_id")),
             scope=frozenset(str(claims.get("scope", "")).split()),
+            grant_id=claims.get("gid"),
         )
 
     def _start(self, tx: TokenChanges, user: User) -> tuple[TokenPair, str | None]:

@@ -90,9 +90,15 @@ class SigningKeys:
         self._read()
         return kid
 
-    def sign(self, claims: dict[str, Any]) -> str:
+    @property
+    def algorithm(self) -> str:
+        """The algorithm of the key that signs now."""
+        return self._current().algorithm
+
+    def sign(self, claims: dict[str, Any], *, typ: str = ACCESS_TOKEN_TYPE) -> str:
+        """``claims`` signed by the current key; ``typ`` is ``at+jwt`` unless an ID token."""
         current = self._current()
-        header = {"alg": current.algorithm, "typ": ACCESS_TOKEN_TYPE, "kid": current.kid}
+        header = {"alg": current.algorithm, "typ": typ, "kid": current.kid}
         return jwt.encode(header, claims, current.key, algorithms=[current.algorithm])
 
     def decode(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:

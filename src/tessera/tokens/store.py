@@ -22,6 +22,8 @@ class RefreshTokenFamily:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+    # The OAuth grant its tokens were issued under; None for a first-party login.
+    grant_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,12 @@ from tessera.web.routes import (
     auth,
     email_links,
     forward_auth,
+    grants,
     identities,
     invitations,
     members,
+    oauth,
+    oauth_clients,
     ops,
     sessions,
     verify,
@@ -66,6 +69,9 @@ def create_api(tessera: Tessera) -> FastAPI:
         api_keys,
         audit_events,
         sessions,
+        oauth_clients,
+        grants,
+        oauth,
         identities,
     )
     for module in routers:

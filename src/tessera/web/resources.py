@@ -157,7 +157,9 @@ class SessionList(Resource):
 
 
 class Actor(Resource):
-    kind: str = Field(examples=["user"], description="user, api_key, service or system.")
+    kind: str = Field(
+        examples=["user"], description="user, api_key, service, oauth_client or system."
+    )
     id: str | None
 
 
@@ -231,3 +233,41 @@ class Readiness(Resource):
 
 class Jwks(Resource):
     keys: list[dict[str, Any]] = Field(description="Public JWKs (RFC 7517), newest first.")
+
+
+class OAuthClient(Resource):
+    id: str = Field(examples=["cli_2Zb8cQ0pXJ4wVh6NsA1r"])
+    object: Literal["oauth_client"]
+    client_id: str = Field(description="Equal to id.")
+    name: str
+    type: Literal["confidential", "public"]
+    redirect_uris: list[str]
+    scopes: list[str]
+    created_at: Timestamp
+    created_by: str | None
+
+
+class NewOAuthClient(OAuthClient):
+    client_secret: str | None = Field(
+        default=None, description="Confidential clients only: shown in this answer only."
+    )
+
+
+class OAuthClientList(Resource):
+    data: list[OAuthClient]
+    next_cursor: str | None
+
+
+class OAuthGrant(Resource):
+    id: str = Field(examples=["grt_2Zb8cQ0pXJ4wVh6NsA1r"])
+    object: Literal["oauth_grant"]
+    client: dict[str, Any] = Field(description="The application: id, name.")
+    organization: dict[str, Any] = Field(description="The organization: id, name.")
+    scopes: list[str]
+    created_at: Timestamp
+    last_used_at: Timestamp | None
+
+
+class OAuthGrantList(Resource):
+    data: list[OAuthGrant]
+    next_cursor: str | None

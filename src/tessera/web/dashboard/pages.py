@@ -51,6 +51,7 @@ PAGES = (
     "/invitations",
     "/password-reset",
     "/verify-email",
+    "/oauth2/authorize",
 )
 # What an error page says at its top, for people rather than programs.
 HEADINGS = {

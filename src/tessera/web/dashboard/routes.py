@@ -19,6 +19,7 @@ from tessera.web.dashboard import (
     forms,
     keys,
     members_pages,
+    oauth_pages,
     readable,
     social,
     workspaces,
@@ -37,6 +38,7 @@ from tessera.web.return_path import return_path
 from tessera.web.routes.auth import SignupBody
 
 router = APIRouter(include_in_schema=False)
+router.include_router(oauth_pages.router)
 router.include_router(social.router)  # sign in with a provider; Settings → Sign-in methods
 router.include_router(members_pages.router)
 router.include_router(email_pages.router)

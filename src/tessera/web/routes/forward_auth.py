@@ -62,6 +62,7 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
             "X-Tessera-Scopes": _header("The caller's scopes, space-separated."),
             "X-Tessera-Workspace-Id": _header("The workspace, when one is resolved."),
             "X-Tessera-Environment": _header("live or test, for an API key."),
+            "X-Tessera-Client-Id": _header("The OAuth client, for an OAuth token."),
         },
     },
     403: {
@@ -169,4 +170,6 @@ def identity_headers(principal: Principal) -> dict[str, str]:
         headers["X-Tessera-Workspace-Id"] = principal.workspace_id
     if principal.environment:
         headers["X-Tessera-Environment"] = principal.environment
+    if principal.client_id:
+        headers["X-Tessera-Client-Id"] = principal.client_id
     return headers

@@ -21,6 +21,8 @@ router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 def _user(principal: Principal) -> str:
     if principal.user_id is None or principal.kind != "user":
         raise Forbidden("Sessions belong to users; this credential is not one.")
+    if principal.client_id is not None:  # an app acting for the person may not end them
+        raise Forbidden("An OAuth app's token cannot see or end the person's sessions.")
     return principal.user_id
 
 
