@@ -195,11 +195,14 @@ class Authorizer:
         allow_database: bool,
     ) -> Decision:
         principal = caller.principal
-        workspace = self._workspace(principal, facts, allow_database)
-        if isinstance(workspace, Refused):
-            return _of(caller, workspace, principal)
-        if workspace is not None:
-            principal = replace(principal, workspace_id=workspace)
+        workspace: str | None = None
+        if principal.workspace_ids is not None or facts.workspace_id or facts.require_workspace:
+            resolved = self._workspace(principal, facts, allow_database)
+            if isinstance(resolved, Refused):
+                return _of(caller, resolved, principal)
+            if resolved is not None:
+                workspace = resolved
+                principal = replace(principal, workspace_id=workspace)
         quota = self._quotas.charge(principal, facts.uses)
         if quota is not None and not quota.allowed:
             return _of(caller, over(quota), principal, quota)
