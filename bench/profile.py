@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from fastapi import Request
+
 from bench.edge import ROUTES, SCOPES
 from bench.verify import prepare
 
@@ -96,6 +98,7 @@ def calls(folder: Path) -> dict[str, Call]:
     reader, _ = new_key(tessera, owner, KeySpec("reader", ["contacts:read"]))
     app = create_app(tessera)
     contacts = contacts_app(Authenticator.local(config))
+    _with_empty_dependency(contacts)
     verify = json.dumps({"key": key, "required_scopes": ["workspaces:read"]}).encode()
     service = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
     proxy = {
@@ -112,7 +115,22 @@ def calls(folder: Path) -> dict[str, Call]:
         "contacts-unprotected": Call(
             contacts, "GET", "/v1/contacts-unprotected", {"X-API-Key": reader}, b""
         ),
+        # What FastAPI itself spends on a dependency that does nothing.
+        "contacts-empty-dependency": Call(
+            contacts, "GET", "/v1/contacts-empty-dependency", {"X-API-Key": reader}, b""
+        ),
     }
+
+
+def _with_empty_dependency(app: Any) -> None:
+    from fastapi import Depends
+
+    async def nothing(request: Request) -> None:
+        return None
+
+    @app.get("/v1/contacts-empty-dependency")
+    async def list_contacts(_: None = Depends(nothing)) -> dict[str, Any]:
+        return {"data": [], "caller": None}
 
 
 def main() -> None:

@@ -30,10 +30,12 @@ class LocalCheck:
     async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked | Refused:
         facts = RequestFacts(
             presented.credential,
-            required_scopes=scopes,
-            workspace_id=presented.workspace_id,
-            organization_id=presented.organization_id,
-            client_ip=presented.client.ip,
+            scopes,
+            None,
+            presented.workspace_id,
+            False,
+            presented.organization_id,
+            presented.client_ip,
         )
         decide = self.tessera.authorizer.decide
         try:  # from the caches, on the event loop
