@@ -29,6 +29,14 @@ class RateLimits:
         quota = self._default if own is None else self._quota(own)
         return self._limiter.hit(credential_key(principal), quota, cost)
 
+    async def charge_async(self, principal: Principal, cost: int = 1) -> RateLimitDecision | None:
+        """:meth:`charge` on the event loop: a shared limiter is asked without a thread."""
+        if principal.kind == "service":
+            return None
+        own = principal.rate_limit
+        quota = self._default if own is None else self._quota(own)
+        return await self._limiter.hit_async(credential_key(principal), quota, cost)
+
     def _quota(self, own: tuple[int, int]) -> Quota:
         quota = self._quotas.get(own)
         if quota is None:

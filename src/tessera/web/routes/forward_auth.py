@@ -13,7 +13,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from tessera.authz import Refused, refusal_error
+from tessera.authz import Refused, RequestFacts, refusal_error
 from tessera.deployment import Tessera
 from tessera.edge.clientip import scope_client_ip, scope_forwarded_client_ip
 from tessera.edge.facts import header_map, scope_facts
@@ -87,10 +87,11 @@ class ForwardAuthEndpoint:
         tessera: Tessera = scope["app"].state.tessera
         headers = header_map(scope)
         try:  # from the caches, on the event loop
-            principal = decide(tessera, scope, headers, allow_database=False)
+            facts = _facts(tessera, scope, headers, allow_database=False)
         except WouldBlock:  # a look-up must wait: in a worker thread
-            principal = await run_in_threadpool(decide, tessera, scope, headers, True)
-        body, raw = self._rendered.of(principal)
+            facts = await run_in_threadpool(_facts, tessera, scope, headers, True)
+        decision = await tessera.authorizer.decide_on_loop(facts, run_in_threadpool)
+        body, raw = self._rendered.of(admit_scope(scope, tessera, facts, decision))
         await send({"type": "http.response.start", "status": 200, "headers": list(raw)})
         await send({"type": "http.response.body", "body": body})
 
@@ -146,17 +147,17 @@ route = HandledRoute(
 )
 
 
-def decide(
+def _facts(
     tessera: Tessera, scope: Scope, headers: dict[str, str], allow_database: bool
-) -> Principal:
-    """The caller the proxy asks about, or the refusal raised as its error."""
+) -> RequestFacts:
+    """The facts of the request the proxy asks about, once the proxy has proved who it is."""
     trusted = tessera.config.trusted_proxies
     _check_proxy(tessera, scope, headers, allow_database)
     method = headers.get("x-original-method") or headers.get("x-forwarded-method")
     uri = headers.get("x-original-uri") or headers.get("x-forwarded-uri")
     if not method or not uri:
         raise Unauthorized("The proxy must send the original method and URI.")
-    facts = scope_facts(
+    return scope_facts(
         scope,
         headers,
         trusted_proxies=trusted,
@@ -165,8 +166,6 @@ def decide(
         address=scope_forwarded_client_ip(scope, headers, trusted),
         route=(method, uri),
     )
-    decision = tessera.authorizer.decide(facts, allow_database=allow_database)
-    return admit_scope(scope, tessera, facts, decision)
 
 
 def _check_proxy(

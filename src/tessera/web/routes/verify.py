@@ -87,9 +87,21 @@ async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
     token = _bearer(scope)
     body = _parse(raw_body)
     try:  # from the caches, on the event loop
-        decision = _verify(tessera, scope, token, body, allow_database=False)
+        _service(tessera, scope, token, allow_database=False)
     except WouldBlock:  # a cache missed: ask the database from a worker thread
-        decision = await run_in_threadpool(_verify, tessera, scope, token, body, True)
+        await run_in_threadpool(_service, tessera, scope, token, True)
+    facts = RequestFacts(
+        body.key,
+        tuple(body.required_scopes),
+        None,
+        body.workspace_id,
+        body.require_workspace,
+        None,
+        body.client_ip,
+        keys_only=True,
+        uses=body.uses,
+    )
+    decision = await tessera.authorizer.decide_on_loop(facts, run_in_threadpool)
     return orjson.dumps(verdict_body(decision))
 
 
@@ -107,9 +119,8 @@ class _JsonResponse(Response):
         await send({"type": "http.response.body", "body": self.payload})
 
 
-def _verify(
-    tessera: Tessera, scope: Scope, token: str | None, body: VerifyBody, allow_database: bool
-) -> Decision:
+def _service(tessera: Tessera, scope: Scope, token: str | None, allow_database: bool) -> None:
+    """The caller must be one of the platform's services."""
     if token is None:
         raise Unauthorized(
             "The verification API needs a service token.", credential_presented=False
@@ -122,16 +133,6 @@ def _verify(
     )
     if isinstance(caller, Refused):
         raise refusal_error(caller)
-    facts = RequestFacts(
-        body.key,
-        required_scopes=tuple(body.required_scopes),
-        workspace_id=body.workspace_id,
-        require_workspace=body.require_workspace,
-        client_ip=body.client_ip,
-        keys_only=True,
-        uses=body.uses,
-    )
-    return tessera.authorizer.decide(facts, allow_database=allow_database)
 
 
 async def _read_body(receive: Receive) -> bytes:
