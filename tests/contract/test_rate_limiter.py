@@ -78,26 +78,30 @@ def test_uses_are_counted_all_or_none(limiter: RateLimiter) -> None:
 
 
 def test_a_turn_of_the_loop_is_one_round_trip(clock: ManualClock) -> None:
-    """Redis only: the decisions of one turn travel in one pipeline."""
+    """Redis only: the decisions of one turn travel in one call of the script."""
     client = redis.Redis.from_url(require_redis())
     limiter = RedisRateLimiter(client, clock, prefix=f"tessera-test:{secrets.token_hex(6)}:")
     sent: list[int] = []
 
-    async def burst() -> None:
+    async def burst() -> list[bool]:
         await limiter.hit_async("warm", QUOTA)  # the loop's connection, and the script loaded
         batcher = next(iter(limiter._batchers.values()))
         execute = batcher._execute
 
-        async def counted(batch: list[object]) -> list[object]:
-            sent.append(len(batch))
-            return await execute(batch)  # type: ignore[arg-type]
+        async def counted(keys: list[str], arguments: list[object]) -> list[object]:
+            sent.append(len(keys))
+            return await execute(keys, arguments)
 
         batcher._execute = counted  # type: ignore[method-assign]
-        await asyncio.gather(*(limiter.hit_async(f"key{i % 5}", QUOTA) for i in range(40)))
+        decisions = await asyncio.gather(
+            *(limiter.hit_async(f"key{i % 4}", QUOTA) for i in range(48))
+        )
+        return [decision.allowed for decision in decisions]
 
-    asyncio.run(burst())
+    allowed = asyncio.run(burst())
     client.close()
-    assert sent == [40]
+    assert sent == [48]
+    assert allowed.count(True) == 40  # 10 on each of the four keys, in the order asked
 
 
 def test_a_flushed_script_is_loaded_again(clock: ManualClock) -> None:

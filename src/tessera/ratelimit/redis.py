@@ -18,23 +18,34 @@ import redis.asyncio
 from tessera.clock import Clock
 from tessera.ratelimit.gcra import Quota, RateLimitDecision, decision_from
 
-# KEYS[1]: the credential's TAT; ARGV: now, emission interval, window, count (1 = hit, 0 = peek),
-# cost (requests counted at once).
-# Returns {allowed, tat as a string}. A refused request leaves the TAT as it was.
+# One decision per key, in order: KEYS[i] is a credential's TAT, and ARGV[5i-4 .. 5i] its
+# now, emission interval, window, count (1 = hit, 0 = peek) and cost (requests counted at once).
+# Returns {allowed, tat as a string} for each key in turn. A refused request leaves the TAT as
+# it was. Each decision reads what the ones before it wrote, so deciding many in one call is
+# exactly deciding them one after the other.
 GCRA_SCRIPT = """
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
-local tat = math.max(stored, now)
-local new_tat = tat + interval * tonumber(ARGV[5])
-if now < new_tat - window then
-  return {0, tostring(tat)}
+local answers = {}
+for i = 1, #KEYS do
+  local at = (i - 1) * 5
+  local now = tonumber(ARGV[at + 1])
+  local interval = tonumber(ARGV[at + 2])
+  local window = tonumber(ARGV[at + 3])
+  local stored = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local tat = math.max(stored, now)
+  local new_tat = tat + interval * tonumber(ARGV[at + 5])
+  if now < new_tat - window then
+    answers[#answers + 1] = 0
+    answers[#answers + 1] = tostring(tat)
+  else
+    if ARGV[at + 4] == '1' then
+      local ttl = math.ceil((new_tat - now) * 1000) + 1000
+      redis.call('SET', KEYS[i], tostring(new_tat), 'PX', ttl)
+    end
+    answers[#answers + 1] = 1
+    answers[#answers + 1] = tostring(new_tat)
+  end
 end
-if ARGV[4] == '1' then
-  redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
-end
-return {1, tostring(new_tat)}
+return answers
 """
 PREFIX = "tessera:rl:"
 # The name Redis files the script under (EVALSHA), not a security measure.
@@ -66,8 +77,8 @@ class RedisRateLimiter:
         return self._run(key, quota, count=False)
 
     async def hit_async(self, key: str, quota: Quota, cost: int = 1) -> RateLimitDecision:
-        """:meth:`hit` on the event loop: the same script, sent with the other decisions asked
-        for in the same turn of the loop in one pipeline (one round trip for all of them)."""
+        """:meth:`hit` on the event loop: the same script, called once for all the decisions
+        asked for in the same turn of the loop (one round trip for all of them)."""
         loop = asyncio.get_running_loop()
         batcher = self._batchers.get(loop)
         if batcher is None:
@@ -109,52 +120,64 @@ def _async_client(client: redis.Redis) -> redis.asyncio.Redis:
 
 
 class _Batcher:
-    """Collects the script calls of one turn of the event loop and sends them in one pipeline.
+    """Collects the decisions of one turn of the event loop and sends them to Redis as one call
+    of the script; those that arrive while a call is in flight go together in the next one,
+    sent as soon as the answer is back (one round trip at a time, as full as the load makes it).
 
-    Each call is still the whole atomic script on its own key, so no decision is approximated:
-    only the round trip is shared. A batch in flight does not hold the next one back (the
-    connection pool opens another connection)."""
+    The script decides them one after the other, each whole and atomic, so no decision is
+    approximated: only the round trip is shared."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, client: redis.asyncio.Redis) -> None:
         self._loop = loop
         self._client = client
-        self._pending: list[tuple[str, tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._keys: list[str] = []
+        self._arguments: list[Any] = []
+        self._futures: list[asyncio.Future[Any]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight = False
 
     def run(self, key: str, arguments: tuple[Any, ...]) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = self._loop.create_future()
-        if not self._pending:
+        if not self._futures and not self._in_flight:
             self._loop.call_soon(self._flush)
-        self._pending.append((key, arguments, future))
+        self._keys.append(key)
+        self._arguments += arguments
+        self._futures.append(future)
         return future
 
     def _flush(self) -> None:
-        batch, self._pending = self._pending, []
-        task = self._loop.create_task(self._send(batch))
+        if not self._futures:
+            return
+        self._in_flight = True
+        batch = (self._keys, self._arguments, self._futures)
+        self._keys, self._arguments, self._futures = [], [], []
+        task = self._loop.create_task(self._send(*batch))
         self._tasks.add(task)  # held until done: the loop keeps only weak references
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._sent)
 
-    async def _send(self, batch: list[tuple[str, tuple[Any, ...], asyncio.Future[Any]]]) -> None:
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._in_flight = False
+        self._flush()  # what arrived meanwhile
+
+    async def _send(
+        self, keys: list[str], arguments: list[Any], futures: list[asyncio.Future[Any]]
+    ) -> None:
         try:
-            results = await self._execute(batch)
-            if any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
-                await self._client.script_load(GCRA_SCRIPT)  # Redis restarted or was flushed
-                results = await self._execute(batch)
+            answers = await self._execute(keys, arguments)
         except Exception as error:  # the connection: every decision of the batch fails alike
-            results = [error] * len(batch)
-        for (_, _, future), result in zip(batch, results, strict=True):
-            if future.done():  # its request was cancelled
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for index, future in enumerate(futures):
+            if not future.done():  # else its request was cancelled
+                future.set_result((answers[2 * index], answers[2 * index + 1]))
 
-    async def _execute(
-        self, batch: list[tuple[str, tuple[Any, ...], asyncio.Future[Any]]]
-    ) -> list[Any]:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for key, arguments, _ in batch:
-                pipe.evalsha(GCRA_SHA, 1, key, *arguments)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-        return results
+    async def _execute(self, keys: list[str], arguments: list[Any]) -> list[Any]:
+        try:
+            answers: list[Any] = await self._client.evalsha(GCRA_SHA, len(keys), *keys, *arguments)
+        except redis.exceptions.NoScriptError:  # Redis restarted or was flushed
+            await self._client.script_load(GCRA_SCRIPT)
+            answers = await self._client.evalsha(GCRA_SHA, len(keys), *keys, *arguments)
+        return answers
