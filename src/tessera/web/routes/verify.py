@@ -19,11 +19,13 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tessera.authz import Decision, Refused, RequestFacts, refusal_error
+from tessera.authz import Allowed, Decision, Refused, RequestFacts, refusal_error
 from tessera.clock import rfc3339
 from tessera.deployment import Tessera
 from tessera.edge.clientip import client_ip
 from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed, WouldBlock
+from tessera.principal import Principal
+from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.text import UNCLEAN_MESSAGE
 from tessera.web import resources
 from tessera.web.fastpath import HandledRoute
@@ -102,7 +104,32 @@ async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
         uses=body.uses,
     )
     decision = await tessera.authorizer.decide_on_loop(facts, run_in_threadpool)
+    if isinstance(decision, Allowed) and decision.quota is not None:
+        return _valid_verdict(decision.principal, decision.quota)
     return orjson.dumps(verdict_body(decision))
+
+
+_VALID: dict[int, tuple[Principal, bytes]] = {}
+
+
+def _valid_verdict(principal: Principal, quota: RateLimitDecision) -> bytes:
+    """:func:`verdict_body` of a valid key as JSON: what the key is, rendered once per
+    principal (a cached key answers with the same principal object each time), and its
+    figures. A principal acting in a workspace is a new object: rendered whole each time."""
+    found = _VALID.get(id(principal))
+    if found is None or found[0] is not principal:
+        whole = orjson.dumps(verdict_body(Allowed(principal, principal.workspace_id, None)))
+        if len(_VALID) >= 4096:
+            _VALID.clear()
+        found = _VALID[id(principal)] = (principal, whole[:-1])
+    figures = {
+        "limit": quota.limit,
+        "remaining": quota.remaining,
+        "reset_seconds": quota.reset_seconds,
+    }
+    if not quota.allowed:
+        figures["retry_after"] = quota.retry_after
+    return found[1] + b',"rate_limit":' + orjson.dumps(figures) + b"}"
 
 
 class _JsonResponse(Response):
