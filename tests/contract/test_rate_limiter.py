@@ -88,7 +88,7 @@ def test_a_turn_of_the_loop_is_one_round_trip(clock: ManualClock) -> None:
         batcher = next(iter(limiter._batchers.values()))
         execute = batcher._execute
 
-        async def counted(keys: list[str], arguments: list[object]) -> list[object]:
+        async def counted(keys: list[str], arguments: list[str]) -> bytes:
             sent.append(len(keys))
             return await execute(keys, arguments)
 

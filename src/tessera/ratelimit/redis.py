@@ -18,34 +18,32 @@ import redis.asyncio
 from tessera.clock import Clock
 from tessera.ratelimit.gcra import Quota, RateLimitDecision, decision_from
 
-# One decision per key, in order: KEYS[i] is a credential's TAT, and ARGV[5i-4 .. 5i] its
-# now, emission interval, window, count (1 = hit, 0 = peek) and cost (requests counted at once).
-# Returns {allowed, tat as a string} for each key in turn. A refused request leaves the TAT as
-# it was. Each decision reads what the ones before it wrote, so deciding many in one call is
-# exactly deciding them one after the other.
+# One decision per key, in order: KEYS[i] is a credential's TAT, and ARGV[i] its now, emission
+# interval, window, count (1 = hit, 0 = peek) and cost (requests counted at once), separated by
+# spaces. Returns "allowed tat" for each key in turn, joined by commas (one string: the cheapest
+# answer to read). A refused request leaves the TAT as it was. Each decision reads what the ones
+# before it wrote, so deciding many in one call is exactly deciding them one after the other.
 GCRA_SCRIPT = """
 local answers = {}
 for i = 1, #KEYS do
-  local at = (i - 1) * 5
-  local now = tonumber(ARGV[at + 1])
-  local interval = tonumber(ARGV[at + 2])
-  local window = tonumber(ARGV[at + 3])
+  local now, interval, window, count, cost =
+    string.match(ARGV[i], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
+  now = tonumber(now)
+  window = tonumber(window)
   local stored = tonumber(redis.call('GET', KEYS[i]) or '0')
   local tat = math.max(stored, now)
-  local new_tat = tat + interval * tonumber(ARGV[at + 5])
+  local new_tat = tat + tonumber(interval) * tonumber(cost)
   if now < new_tat - window then
-    answers[#answers + 1] = 0
-    answers[#answers + 1] = tostring(tat)
+    answers[i] = '0 ' .. tostring(tat)
   else
-    if ARGV[at + 4] == '1' then
+    if count == '1' then
       local ttl = math.ceil((new_tat - now) * 1000) + 1000
       redis.call('SET', KEYS[i], tostring(new_tat), 'PX', ttl)
     end
-    answers[#answers + 1] = 1
-    answers[#answers + 1] = tostring(new_tat)
+    answers[i] = '1 ' .. tostring(new_tat)
   end
 end
-return answers
+return table.concat(answers, ',')
 """
 PREFIX = "tessera:rl:"
 # The name Redis files the script under (EVALSHA), not a security measure.
@@ -84,9 +82,8 @@ class RedisRateLimiter:
         if batcher is None:
             batcher = self._batchers[loop] = _Batcher(loop, _async_client(self._client))
         now = self._clock.timestamp()
-        arguments = (repr(now), repr(quota.emission_interval), quota.per_seconds, "1", cost)
-        allowed, tat = await batcher.run(self._prefix + key, arguments)
-        return decision_from(quota, bool(allowed), float(tat), now)
+        allowed, tat = await batcher.run(self._prefix + key, _arguments(now, quota, "1", cost))
+        return decision_from(quota, allowed == b"1", float(tat), now)
 
     def reset(self, key: str) -> None:
         self._client.delete(self._prefix + key)
@@ -99,15 +96,14 @@ class RedisRateLimiter:
 
     def _run(self, key: str, quota: Quota, *, count: bool, cost: int = 1) -> RateLimitDecision:
         now = self._clock.timestamp()
-        arguments = [
-            repr(now),
-            repr(quota.emission_interval),
-            quota.per_seconds,
-            "1" if count else "0",
-            cost,
-        ]
-        allowed, tat = self._script(keys=[self._prefix + key], args=arguments)
-        return decision_from(quota, bool(allowed), float(tat), now)
+        arguments = _arguments(now, quota, "1" if count else "0", cost)
+        answer: bytes = self._script(keys=[self._prefix + key], args=[arguments])
+        allowed, tat = answer.split(b" ")
+        return decision_from(quota, allowed == b"1", float(tat), now)
+
+
+def _arguments(now: float, quota: Quota, count: str, cost: int) -> str:
+    return f"{now!r} {quota.emission_interval!r} {quota.per_seconds} {count} {cost}"
 
 
 def _async_client(client: redis.Redis) -> redis.asyncio.Redis:
@@ -131,17 +127,17 @@ class _Batcher:
         self._loop = loop
         self._client = client
         self._keys: list[str] = []
-        self._arguments: list[Any] = []
+        self._arguments: list[str] = []
         self._futures: list[asyncio.Future[Any]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight = False
 
-    def run(self, key: str, arguments: tuple[Any, ...]) -> asyncio.Future[Any]:
+    def run(self, key: str, arguments: str) -> asyncio.Future[list[bytes]]:
         future: asyncio.Future[Any] = self._loop.create_future()
         if not self._futures and not self._in_flight:
             self._loop.call_soon(self._flush)
         self._keys.append(key)
-        self._arguments += arguments
+        self._arguments.append(arguments)
         self._futures.append(future)
         return future
 
@@ -161,7 +157,7 @@ class _Batcher:
         self._flush()  # what arrived meanwhile
 
     async def _send(
-        self, keys: list[str], arguments: list[Any], futures: list[asyncio.Future[Any]]
+        self, keys: list[str], arguments: list[str], futures: list[asyncio.Future[Any]]
     ) -> None:
         try:
             answers = await self._execute(keys, arguments)
@@ -170,13 +166,13 @@ class _Batcher:
                 if not future.done():
                     future.set_exception(error)
             return
-        for index, future in enumerate(futures):
+        for future, answer in zip(futures, answers.split(b","), strict=True):
             if not future.done():  # else its request was cancelled
-                future.set_result((answers[2 * index], answers[2 * index + 1]))
+                future.set_result(answer.split(b" "))
 
-    async def _execute(self, keys: list[str], arguments: list[Any]) -> list[Any]:
+    async def _execute(self, keys: list[str], arguments: list[str]) -> bytes:
         try:
-            answers: list[Any] = await self._client.evalsha(GCRA_SHA, len(keys), *keys, *arguments)
+            answers: bytes = await self._client.evalsha(GCRA_SHA, len(keys), *keys, *arguments)
         except redis.exceptions.NoScriptError:  # Redis restarted or was flushed
             await self._client.script_load(GCRA_SCRIPT)
             answers = await self._client.evalsha(GCRA_SHA, len(keys), *keys, *arguments)
