@@ -323,6 +323,8 @@ def test_the_route_table_answers_from_memory_as_it_would_afresh() -> None:
         ("GET", "/v1/contacts/7/notes"),
         ("GET", "/v1/contacts%2F7"),
         ("GET", "/public/a"),
+        ("GET", "/public/" + "a" * 300),
+        ("GET", "/public/" + "a" * 300),
         *(("GET", f"/v1/contacts/{n}") for n in range(ANSWERS_KEPT + 10)),
         ("GET", "/v1/contacts/7"),
         ("POST", "/v1/contacts/7"),

@@ -19,6 +19,7 @@ from tessera.errors import InvalidRequest
 from tessera.request_path import normalize_path, route_pattern
 
 ANSWERS_KEPT = 4096
+LONGEST_KEPT = 256  # characters of a URI whose answer is kept
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,10 @@ class RouteTable:
         answer = self._answers.get((method, uri))
         if answer is None:
             answer = self._route_scopes(method, uri)
-            if len(self._answers) >= ANSWERS_KEPT:
-                self._answers.clear()
-            self._answers[(method, uri)] = answer
+            if len(uri) <= LONGEST_KEPT:  # the memory kept stays small whatever clients send
+                if len(self._answers) >= ANSWERS_KEPT:
+                    self._answers.clear()
+                self._answers[(method, uri)] = answer
         return answer
 
     def _route_scopes(self, method: str, uri: str) -> tuple[str, ...] | Refused:
