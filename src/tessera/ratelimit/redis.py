@@ -80,7 +80,7 @@ class RedisRateLimiter:
         loop = asyncio.get_running_loop()
         batcher = self._batchers.get(loop)
         if batcher is None:
-            batcher = self._batchers[loop] = _Batcher(loop, _async_client(self._client))
+            batcher = self._batchers[loop] = _Batcher(_async_client(self._client))
         now = self._clock.timestamp()
         allowed, tat = await batcher.run(self._prefix + key, _arguments(now, quota, "1", cost))
         return decision_from(quota, allowed == b"1", float(tat), now)
@@ -123,8 +123,8 @@ class _Batcher:
     The script decides them one after the other, each whole and atomic, so no decision is
     approximated: only the round trip is shared."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, client: redis.asyncio.Redis) -> None:
-        self._loop = loop
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        # Not the loop itself: the batchers are kept in a map keyed weakly by their loop.
         self._client = client
         self._keys: list[str] = []
         self._arguments: list[str] = []
@@ -133,9 +133,10 @@ class _Batcher:
         self._in_flight = False
 
     def run(self, key: str, arguments: str) -> asyncio.Future[list[bytes]]:
-        future: asyncio.Future[Any] = self._loop.create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         if not self._futures and not self._in_flight:
-            self._loop.call_soon(self._flush)
+            loop.call_soon(self._flush)
         self._keys.append(key)
         self._arguments.append(arguments)
         self._futures.append(future)
@@ -147,7 +148,7 @@ class _Batcher:
         self._in_flight = True
         batch = (self._keys, self._arguments, self._futures)
         self._keys, self._arguments, self._futures = [], [], []
-        task = self._loop.create_task(self._send(*batch))
+        task = asyncio.get_running_loop().create_task(self._send(*batch))
         self._tasks.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._sent)
 
