@@ -67,11 +67,20 @@ def _config(tmp_path: Path, values: dict[str, Any]) -> Config:
 
 
 @contextmanager
-def _deployment(tmp_path: Path, values: dict[str, Any]) -> Iterator[TestClient]:
-    """A deployment's application; the docs pages never touch its database."""
+def _deployment(
+    tmp_path: Path, values: dict[str, Any], *, started: bool = False
+) -> Iterator[TestClient]:
+    """A deployment's application; the docs pages never touch its database (``started``:
+    migrated, for the discovery document, which names the signing keys' algorithms)."""
     tessera = Tessera(_config(tmp_path, values))
-    with TestClient(create_app(tessera), base_url=tessera.config.public_url) as client:
-        yield client
+    if started:
+        tessera.start()
+    try:
+        with TestClient(create_app(tessera), base_url=tessera.config.public_url) as client:
+            yield client
+    finally:
+        if started:
+            tessera.close()
 
 
 def _pages(tmp_path: Path, values: dict[str, Any]) -> tuple[str, str]:
@@ -149,7 +158,7 @@ def test_page_follows_signup_label_lifetimes_and_limits(tmp_path: Path) -> None:
 def test_sections_are_the_ones_of_the_spec_with_the_real_oauth_endpoints(tmp_path: Path) -> None:
     """The page has its sections in order, each in the table of contents; the OAuth section
     names this deployment's endpoints."""
-    with _deployment(tmp_path, ACME) as client:
+    with _deployment(tmp_path, ACME, started=True) as client:
         page = client.get("/docs/authentication").text
         discovery = client.get("/.well-known/openid-configuration").json()
     assert re.findall(r'<section id="([a-z-]+)">', page) == SECTIONS

@@ -105,6 +105,25 @@ def test_discovery_documents_advertise_exactly_what_is_supported(web: TestClient
         assert {"openid", "offline_access", "contacts:read"} <= set(document["scopes_supported"])
 
 
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{"public_url": ISSUER, "tokens": {"signing_algorithm": "ES256"}}],
+    ids=["es256-configured-rs256-key"],
+)
+def test_discovery_names_the_algorithm_that_signs_the_id_token(
+    web: TestClient, owner: Account, registered: dict[str, Any]
+) -> None:
+    """The configured algorithm applies to the keys made from now on; until one is, the
+    current key (RS256 here) signs, and relying parties that accept only the advertised
+    algorithms must be told that one."""
+    tokens = tokens_for(web, owner, registered)
+    signed_with = jwt.get_unverified_header(tokens["id_token"])["alg"]
+    jwks = web.get("/.well-known/jwks.json").json()["keys"]
+    for path in ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"):
+        advertised = web.get(path).json()["id_token_signing_alg_values_supported"]
+        assert signed_with == "RS256" and advertised == sorted({k["alg"] for k in jwks})
+
+
 # ----------------------------------------------------------------------------------------------
 # The flow
 

@@ -101,6 +101,14 @@ def test_every_success_answer_has_a_schema(document: dict[str, Any]) -> None:
             assert schema and schema != {}, (method, path)
 
 
+def test_operations_that_read_a_body_document_its_refusals(document: dict[str, Any]) -> None:
+    """A body that is not JSON is a 400, a body too large a 413 and a body of the wrong shape
+    a 422, even where the body is optional."""
+    for method, path, operation in _operations(document):
+        if "requestBody" in operation and path.startswith("/v1/"):
+            assert {"400", "413", "422"} <= set(operation["responses"]), (method, path)
+
+
 def test_operations_with_a_credential_document_its_refusals(document: dict[str, Any]) -> None:
     """An operation that takes a credential declares 401 with WWW-Authenticate and 429 with
     Retry-After; one without any declares neither."""

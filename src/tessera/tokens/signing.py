@@ -95,6 +95,15 @@ class SigningKeys:
         """The algorithm of the key that signs now."""
         return self._current().algorithm
 
+    def algorithms(self) -> list[str]:
+        """The algorithms of every published key: each token signed now or until the next
+        rotation takes effect uses one of them (the configured algorithm applies only to keys
+        made from now on)."""
+        published = self._published(self._read())
+        if not published:
+            return [self.algorithm]
+        return sorted({k.algorithm for k in published})
+
     def sign(self, claims: dict[str, Any], *, typ: str = ACCESS_TOKEN_TYPE) -> str:
         """``claims`` signed by the current key; ``typ`` is ``at+jwt`` unless an ID token."""
         current = self._current()

@@ -46,7 +46,7 @@ def metadata(tessera: Tessera) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_METHODS),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [tessera.config.tokens.signing_algorithm],
+        "id_token_signing_alg_values_supported": tessera.signing.algorithms(),
         "claims_supported": ["sub", "name", "email", "email_verified", "auth_time", "nonce"],
         "authorization_response_iss_parameter_supported": True,
     }
