@@ -12,12 +12,16 @@ from pathlib import Path
 import pytest
 import redis
 
+from tessera.authz import Refused
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
 from tessera.errors import ServiceUnavailable, WouldBlock
 from tessera.keys.cache import CHANNEL, INSTANCES, SEQUENCE, Fleet, TtlCache, local_subscribe
 from tessera.keys.rules import KeySpec
-from tessera.principal import ClientInfo
+from tessera.oauth.clients import ClientSpec
+from tessera.oauth.issuer import Subject
+from tessera.oauth.records import OAuthClient
+from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.gcra import Quota
 from tessera.ratelimit.limiter import MemoryRateLimiter
 from tessera.ratelimit.redis import RedisRateLimiter
@@ -256,3 +260,102 @@ def _wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline
         time.sleep(0.005)
+
+
+def _grant(deployment: Tessera, owner: Principal, client: OAuthClient) -> tuple[str, str]:
+    """A person's grant to ``client`` and an access token issued under it."""
+    assert owner.organization_id is not None
+    scopes = frozenset({"workspaces:read"})
+    grant = deployment.oauth_grants.consent(
+        client, owner.id, owner.organization_id, scopes, ClientInfo()
+    )
+    subject = Subject(owner.organization_id, owner.id, grant.id, "workspaces:read")
+    token = deployment.oauth_issuer.token(client, subject, "workspaces:read")["access_token"]
+    return grant.id, token
+
+
+def _oauth_client(deployment: Tessera, owner: Principal) -> OAuthClient:
+    spec = ClientSpec("App", ["https://app.example/cb"], ["workspaces:read"])
+    return deployment.oauth_clients.create(owner, spec, ClientInfo()).client
+
+
+@pytest.mark.postgres
+def test_a_grant_revocation_returns_only_once_every_instance_has_forgotten_the_grant(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """The other instance had the grant cached; the moment ``revoke`` returns, it no longer
+    serves it (no polling), and the grant's token is refused there."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    client = _oauth_client(first, owner)
+    grant_id, token = _grant(first, owner, client)
+    for _ in range(2):  # the second look-up is served from the cache
+        principal = second.credentials.token_principal(token, None)
+        assert not isinstance(principal, Refused) and principal.id == owner.id
+    first.oauth_grants.revoke(owner.id, grant_id, ClientInfo())
+    assert second.oauth_grants.grant_scopes(grant_id) is None
+    assert isinstance(second.credentials.token_principal(token, None), Refused)
+
+
+@pytest.mark.postgres
+def test_deleting_a_client_waits_one_lease_for_a_silent_instance_however_many_grants_end(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """A client's deletion evicts the client and each of its grants: all of them are announced
+    at once and acknowledged together, so an instance that never answers holds the deletion
+    for one lease, not one lease per grant."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    client = _oauth_client(first, owner)
+    tokens = []
+    for number in range(3):
+        person = new_owner(first, f"user{number}@example.com", f"Org {number}")
+        grant_id, token = _grant(first, person, client)
+        assert second.oauth_grants.is_live(grant_id)
+        tokens.append(token)
+    client_redis = redis.Redis.from_url(require_redis())
+    now_ms = int(client_redis.time()[0]) * 1000
+    client_redis.zadd(INSTANCES, {"partitioned-instance": now_ms + 10_000})
+    try:
+        started = time.monotonic()
+        first.oauth_clients.delete(owner, client.id, ClientInfo())
+        waited = time.monotonic() - started
+    finally:
+        client_redis.zrem(INSTANCES, "partitioned-instance")
+        client_redis.close()
+    assert LEASE_MS / 1000 <= waited < 2 * LEASE_MS / 1000
+    for token in tokens:
+        assert isinstance(second.credentials.token_principal(token, None), Refused)
+
+
+def test_without_a_lease_refuse_answers_503_for_an_oauth_grant(
+    database_url: str, clock: ManualClock
+) -> None:
+    """Redis unreachable and ``revocation_fallback = "refuse"``: a grant's verdict is neither
+    served from the cache nor read from the database."""
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    config = make_config(database_url)
+    deployment = Tessera(config, clock=clock)
+    deployment.start(migrate=False)
+    owner = new_owner(deployment, "ada@example.com")
+    client = _oauth_client(deployment, owner)
+    grant_id, _ = _grant(deployment, owner, client)
+    deployment.close()
+    refusing = make_config(
+        database_url, redis_url=unreachable, cache_lease_ms=LEASE_MS, revocation_fallback="refuse"
+    )
+    isolated = Tessera(refusing, clock=clock)
+    try:
+        with pytest.raises(ServiceUnavailable):
+            isolated.oauth_grants.is_live(grant_id)
+        with pytest.raises(ServiceUnavailable):
+            isolated.oauth_grants.client_lives(client.id)
+    finally:
+        isolated.close()
+    reading = make_config(database_url, redis_url=unreachable, cache_lease_ms=LEASE_MS)
+    fallback = Tessera(reading, clock=clock)
+    try:  # "database": read each time, never from the cache
+        assert fallback.fleet is not None and not fallback.fleet.lease.held()
+        assert fallback.oauth_grants.is_live(grant_id)
+    finally:
+        fallback.close()

@@ -65,8 +65,8 @@ class OAuthGrants:
         instance."""
         for key in ids:
             self._live.evict(key)
-            if self._bus is not None:
-                self._bus.publish(key)
+        if self._bus is not None:
+            self._bus.publish(*ids)  # announced together, acknowledged within one lease
 
     def consent(
         self,
