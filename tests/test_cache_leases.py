@@ -15,7 +15,7 @@ import redis
 from tessera.authz import Refused
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
-from tessera.errors import ServiceUnavailable, WouldBlock
+from tessera.errors import NotFound, ServiceUnavailable, WouldBlock
 from tessera.keys.cache import CHANNEL, INSTANCES, SEQUENCE, Fleet, TtlCache, local_subscribe
 from tessera.keys.rules import KeySpec
 from tessera.oauth.clients import ClientSpec
@@ -359,3 +359,26 @@ def test_without_a_lease_refuse_answers_503_for_an_oauth_grant(
         assert fallback.oauth_grants.is_live(grant_id)
     finally:
         fallback.close()
+
+
+@pytest.mark.postgres
+def test_repeating_a_grant_revocation_tells_every_instance_again(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """A revocation answered 503 (saved, not acknowledged) is confirmed by repeating it: the
+    repeat answers the grant again and announces its eviction again, rather than 404."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    grant_id, _ = _grant(first, owner, _oauth_client(first, owner))
+    first.oauth_grants.revoke(owner.id, grant_id, ClientInfo())
+    client = redis.Redis.from_url(require_redis())
+    try:
+        before = int(client.get(SEQUENCE) or 0)
+        repeated = second.oauth_grants.revoke(owner.id, grant_id, ClientInfo())
+        assert int(client.get(SEQUENCE) or 0) > before
+    finally:
+        client.close()
+    assert repeated.id == grant_id and repeated.revoked_at is not None
+    stranger = new_owner(first, "eve@example.com", "Other")
+    with pytest.raises(NotFound):
+        second.oauth_grants.revoke(stranger.id, grant_id, ClientInfo())

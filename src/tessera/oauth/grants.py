@@ -102,16 +102,21 @@ class OAuthGrants:
         return self._store.grants_of(user_id)
 
     def revoke(self, user_id: str, grant_id: str, info: ClientInfo) -> OAuthGrant:
-        """End the person's grant and every token issued under it, on every instance."""
+        """End the person's grant and every token issued under it, on every instance.
+
+        Repeating it for an ended grant changes nothing but tells every instance again, so
+        that a revocation answered ``503`` (saved, not yet acknowledged) is confirmed by
+        repeating the request, as for keys."""
         now = self._clock.now()
         with self._store.transaction() as tx:
             grant = tx.grant(grant_id) if is_clean(grant_id) else None
-            if grant is None or grant.user_id != user_id or grant.revoked_at is not None:
+            if grant is None or grant.user_id != user_id:
                 raise NotFound(f"No grant {grant_id}.")
-            grant = replace(grant, revoked_at=now)
-            tx.save_grant(grant)
-            tx.end_families_of([grant.id], now)
-            tx.record(_event("oauth_grant.revoked", grant, user_id, now, info))
+            if grant.revoked_at is None:
+                grant = replace(grant, revoked_at=now)
+                tx.save_grant(grant)
+                tx.end_families_of([grant.id], now)
+                tx.record(_event("oauth_grant.revoked", grant, user_id, now, info))
         self.forget([grant.id])
         return grant
 
