@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from starlette.testclient import TestClient
 
 from tessera.authz import Refused
 from tessera.clock import ManualClock
@@ -26,6 +27,7 @@ from tessera.ratelimit.gcra import Quota
 from tessera.ratelimit.limiter import MemoryRateLimiter
 from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
+from tessera.web.app import create_app
 from tests.fixtures import make_config
 from tests.fleet import PrivateRedis
 from tests.provisioning import new_key, new_owner, new_service_token
@@ -382,3 +384,41 @@ def test_repeating_a_grant_revocation_tells_every_instance_again(
     stranger = new_owner(first, "eve@example.com", "Other")
     with pytest.raises(NotFound):
         second.oauth_grants.revoke(stranger.id, grant_id, ClientInfo())
+
+
+def test_without_a_lease_refuse_answers_503_problem_json_to_an_oauth_token_over_http(
+    database_url: str, clock: ManualClock
+) -> None:
+    """The resource API, userinfo and introspection alike: the token's grant cannot be checked
+    without a lease, so each answers 503 (never 500, never a verdict)."""
+    setup = Tessera(make_config(database_url), clock=clock)
+    setup.start(migrate=False)
+    owner = new_owner(setup, "ada@example.com")
+    spec = ClientSpec("App", ["https://app.example/cb"], ["openid", "workspaces:read"])
+    created = setup.oauth_clients.create(owner, spec, ClientInfo())
+    _, token = _grant(setup, owner, created.client)
+    setup.close()
+    assert created.secret is not None
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    config = make_config(
+        database_url, redis_url=unreachable, cache_lease_ms=LEASE_MS, revocation_fallback="refuse"
+    )
+    isolated = Tessera(config, clock=clock)
+    try:
+        with TestClient(create_app(isolated), base_url="http://127.0.0.1:8000") as web:
+            bearer = {"Authorization": f"Bearer {token}"}
+            answers = [
+                web.get("/v1/me", headers=bearer),
+                web.get("/oauth2/userinfo", headers=bearer),
+                web.post(
+                    "/oauth2/introspect",
+                    data={"token": token},
+                    auth=(created.client.id, created.secret),
+                ),
+            ]
+    finally:
+        isolated.close()
+    assert [answer.status_code for answer in answers] == [503, 503, 503], [
+        answer.text for answer in answers
+    ]
+    assert answers[0].headers["content-type"] == "application/problem+json"
