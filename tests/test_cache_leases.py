@@ -422,3 +422,26 @@ def test_without_a_lease_refuse_answers_503_problem_json_to_an_oauth_token_over_
         answer.text for answer in answers
     ]
     assert answers[0].headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.postgres
+def test_repeating_a_client_deletion_tells_every_instance_again(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """The same for a client: the repeat answers the deleted client and announces it again."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    client = _oauth_client(first, owner)
+    first.oauth_clients.delete(owner, client.id, ClientInfo())
+    channel = redis.Redis.from_url(require_redis())
+    try:
+        before = int(channel.get(SEQUENCE) or 0)
+        repeated = second.oauth_clients.delete(owner, client.id, ClientInfo())
+        assert int(channel.get(SEQUENCE) or 0) > before
+    finally:
+        channel.close()
+    assert repeated.id == client.id and repeated.deleted_at is not None
+    assert not second.oauth_grants.client_lives(client.id)
+    stranger = new_owner(first, "eve@example.com", "Other")
+    with pytest.raises(NotFound):
+        second.oauth_clients.delete(stranger, client.id, ClientInfo())
