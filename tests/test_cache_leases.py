@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from tessera.authz import Refused
@@ -27,6 +28,7 @@ from tessera.ratelimit.gcra import Quota
 from tessera.ratelimit.limiter import MemoryRateLimiter
 from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
+from tessera.storage.models import OAuthGrant as OAuthGrantRow
 from tessera.web.app import create_app
 from tests.fixtures import make_config
 from tests.fleet import PrivateRedis
@@ -445,3 +447,30 @@ def test_repeating_a_client_deletion_tells_every_instance_again(
     stranger = new_owner(first, "eve@example.com", "Other")
     with pytest.raises(NotFound):
         second.oauth_clients.delete(stranger, client.id, ClientInfo())
+
+
+@pytest.mark.postgres
+def test_a_grant_whose_eviction_was_lost_is_refused_within_one_lease(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """The grant is ended in the database and the revocation sequence rises, but no eviction
+    arrives (as if lost between Redis and the instance): the instance that cached the grant
+    empties its cache within one lease instead of serving the grant for its 30 s."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    grant_id, _ = _grant(first, owner, _oauth_client(first, owner))
+    assert second.oauth_grants.is_live(grant_id)
+    with first.db.session() as session:
+        session.execute(
+            update(OAuthGrantRow)
+            .where(OAuthGrantRow.id == grant_id)
+            .values(revoked_at=datetime.now(UTC))
+        )
+    assert second.oauth_grants.is_live(grant_id)  # still cached: nobody told it
+    client = redis.Redis.from_url(require_redis())
+    client.incr(SEQUENCE)
+    client.close()
+    deadline = time.monotonic() + LEASE_MS / 1000 + 0.05
+    while second.oauth_grants.is_live(grant_id):
+        assert time.monotonic() < deadline, "a grant outlived its lost eviction"
+        time.sleep(0.01)
