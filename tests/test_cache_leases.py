@@ -474,3 +474,36 @@ def test_a_grant_whose_eviction_was_lost_is_refused_within_one_lease(
     while second.oauth_grants.is_live(grant_id):
         assert time.monotonic() < deadline, "a grant outlived its lost eviction"
         time.sleep(0.01)
+
+
+@pytest.mark.postgres
+def test_a_new_grant_is_not_announced_and_a_widened_one_is(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """No instance can have cached a grant that did not exist, so consenting to a new one
+    waits for nobody (not even a silent instance); widening one evicts it everywhere, since
+    what is cached of it is too narrow."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    assert owner.organization_id is not None
+    spec = ClientSpec("App", ["https://app.example/cb"], ["openid", "workspaces:read"])
+    client = first.oauth_clients.create(owner, spec, ClientInfo()).client
+    channel = redis.Redis.from_url(require_redis())
+    now_ms = int(channel.time()[0]) * 1000
+    channel.zadd(INSTANCES, {"partitioned-instance": now_ms + 10_000})
+    try:
+        started = time.monotonic()
+        grant = first.oauth_grants.consent(
+            client, owner.id, owner.organization_id, frozenset({"openid"}), ClientInfo()
+        )
+        assert time.monotonic() - started < LEASE_MS / 1000
+    finally:
+        channel.zrem(INSTANCES, "partitioned-instance")
+    assert second.oauth_grants.grant_scopes(grant.id) == frozenset({"openid"})  # cached
+    before = int(channel.get(SEQUENCE) or 0)
+    first.oauth_grants.consent(
+        client, owner.id, owner.organization_id, frozenset({"workspaces:read"}), ClientInfo()
+    )
+    assert int(channel.get(SEQUENCE) or 0) > before
+    channel.close()
+    assert second.oauth_grants.grant_scopes(grant.id) == frozenset({"openid", "workspaces:read"})

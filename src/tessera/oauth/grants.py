@@ -82,12 +82,14 @@ class OAuthGrants:
             grant = tx.live_grant(client.id, user_id, organization_id)
             if grant is not None and grant.scopes >= scopes:
                 return grant
+            widened = grant is not None
             if grant is None:
                 grant = OAuthGrant(new_id("grt"), client.id, user_id, organization_id, "", now)
             grant = replace(grant, scope=" ".join(sorted(grant.scopes | scopes)))
             tx.save_grant(grant)
             tx.record(_event("oauth_grant.created", grant, user_id, now, info))
-        self.forget([grant.id])  # widened: what is remembered of it is now too narrow
+        if widened:  # what is remembered of it is now too narrow; a new grant is in no cache
+            self.forget([grant.id])
         return grant
 
     def remembered(
