@@ -116,14 +116,6 @@ def test_operations_with_a_credential_document_its_refusals(document: dict[str, 
             assert responses["429"]["headers"]["Retry-After"]["required"] is True
 
 
-def test_operations_that_read_a_json_body_document_its_refusals(document: dict[str, Any]) -> None:
-    """Any JSON body, even an optional one, may be malformed (400) or too large (413)."""
-    for method, path, operation in _operations(document):
-        content = operation.get("requestBody", {}).get("content", {})
-        if "application/json" in content:
-            assert {"400", "413"} <= set(operation["responses"]), (method, path)
-
-
 def test_answers_to_a_caller_document_its_quota(document: dict[str, Any]) -> None:
     """The 2xx of an operation that charges the caller's quota declares X-RateLimit-*; those
     that charge no one (sign-up, logout, the service-token verify, health) do not."""
