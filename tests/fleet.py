@@ -250,8 +250,17 @@ def fleet(size: int, settings: str) -> Iterator[Fleet]:
         redis = PrivateRedis(folder)
         redis.start()
         stack.callback(redis.stop)
+        instances = [
+            Instance(free_port(), folder / f"instance-{index}.log", Link(redis.port))
+            for index in range(size)
+        ]
+        for instance in instances:
+            stack.callback(instance.link.close)
         config = folder / "tessera.toml"
+        # One public URL for the fleet, as behind a load balancer: every instance issues and
+        # accepts tokens for the same issuer (the first instance's address stands for it).
         config.write_text(
+            f'public_url = "{instances[0].url}"\n'
             f'database_url = "{postgres.url}"\nredis_url = "{redis.url}"\n'
             'secret_key = "fleet-test-secret-not-for-production-0123456789"\n'
             'password_profile = "cheapest"\nlog_level = "warning"\n' + settings
@@ -264,10 +273,8 @@ def fleet(size: int, settings: str) -> Iterator[Fleet]:
             cwd=ROOT,
         )
         running = Fleet(folder, postgres, redis, config)
-        for index in range(size):
-            instance = Instance(free_port(), folder / f"instance-{index}.log", Link(redis.port))
+        for instance in instances:
             running.instances.append(instance)
-            stack.callback(instance.link.close)
             stack.callback(_stop, instance)
         for instance in running.instances:
             running.start_instance(instance)

@@ -11,17 +11,25 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import update
+from starlette.testclient import TestClient
 
+from tessera.authz import Refused
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
-from tessera.errors import ServiceUnavailable, WouldBlock
+from tessera.errors import NotFound, ServiceUnavailable, WouldBlock
 from tessera.keys.cache import CHANNEL, INSTANCES, SEQUENCE, Fleet, TtlCache, local_subscribe
 from tessera.keys.rules import KeySpec
-from tessera.principal import ClientInfo
+from tessera.oauth.clients import ClientSpec
+from tessera.oauth.issuer import Subject
+from tessera.oauth.records import OAuthClient
+from tessera.principal import ClientInfo, Principal
 from tessera.ratelimit.gcra import Quota
 from tessera.ratelimit.limiter import MemoryRateLimiter
 from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
+from tessera.storage.models import OAuthGrant as OAuthGrantRow
+from tessera.web.app import create_app
 from tests.fixtures import make_config
 from tests.fleet import PrivateRedis
 from tests.provisioning import new_key, new_owner, new_service_token
@@ -256,3 +264,246 @@ def _wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline
         time.sleep(0.005)
+
+
+def _grant(deployment: Tessera, owner: Principal, client: OAuthClient) -> tuple[str, str]:
+    """A person's grant to ``client`` and an access token issued under it."""
+    assert owner.organization_id is not None
+    scopes = frozenset({"workspaces:read"})
+    grant = deployment.oauth_grants.consent(
+        client, owner.id, owner.organization_id, scopes, ClientInfo()
+    )
+    subject = Subject(owner.organization_id, owner.id, grant.id, "workspaces:read")
+    token = deployment.oauth_issuer.token(client, subject, "workspaces:read")["access_token"]
+    return grant.id, token
+
+
+def _oauth_client(deployment: Tessera, owner: Principal) -> OAuthClient:
+    spec = ClientSpec("App", ["https://app.example/cb"], ["workspaces:read"])
+    return deployment.oauth_clients.create(owner, spec, ClientInfo()).client
+
+
+@pytest.mark.postgres
+def test_a_grant_revocation_returns_only_once_every_instance_has_forgotten_the_grant(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """The other instance had the grant cached; the moment ``revoke`` returns, it no longer
+    serves it (no polling), and the grant's token is refused there."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    client = _oauth_client(first, owner)
+    grant_id, token = _grant(first, owner, client)
+    for _ in range(2):  # the second look-up is served from the cache
+        principal = second.credentials.token_principal(token, None)
+        assert not isinstance(principal, Refused) and principal.id == owner.id
+    first.oauth_grants.revoke(owner.id, grant_id, ClientInfo())
+    assert second.oauth_grants.grant_scopes(grant_id) is None
+    assert isinstance(second.credentials.token_principal(token, None), Refused)
+
+
+@pytest.mark.postgres
+def test_deleting_a_client_waits_one_lease_for_a_silent_instance_however_many_grants_end(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """A client's deletion evicts the client and each of its grants: all of them are announced
+    at once and acknowledged together, so an instance that never answers holds the deletion
+    for one lease, not one lease per grant."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    client = _oauth_client(first, owner)
+    tokens = []
+    for number in range(3):
+        person = new_owner(first, f"user{number}@example.com", f"Org {number}")
+        grant_id, token = _grant(first, person, client)
+        assert second.oauth_grants.is_live(grant_id)
+        tokens.append(token)
+    client_redis = redis.Redis.from_url(require_redis())
+    now_ms = int(client_redis.time()[0]) * 1000
+    client_redis.zadd(INSTANCES, {"partitioned-instance": now_ms + 10_000})
+    try:
+        started = time.monotonic()
+        first.oauth_clients.delete(owner, client.id, ClientInfo())
+        waited = time.monotonic() - started
+    finally:
+        client_redis.zrem(INSTANCES, "partitioned-instance")
+        client_redis.close()
+    assert LEASE_MS / 1000 <= waited < 2 * LEASE_MS / 1000
+    for token in tokens:
+        assert isinstance(second.credentials.token_principal(token, None), Refused)
+
+
+def test_without_a_lease_refuse_answers_503_for_an_oauth_grant(
+    database_url: str, clock: ManualClock
+) -> None:
+    """Redis unreachable and ``revocation_fallback = "refuse"``: a grant's verdict is neither
+    served from the cache nor read from the database."""
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    config = make_config(database_url)
+    deployment = Tessera(config, clock=clock)
+    deployment.start(migrate=False)
+    owner = new_owner(deployment, "ada@example.com")
+    client = _oauth_client(deployment, owner)
+    grant_id, _ = _grant(deployment, owner, client)
+    deployment.close()
+    refusing = make_config(
+        database_url, redis_url=unreachable, cache_lease_ms=LEASE_MS, revocation_fallback="refuse"
+    )
+    isolated = Tessera(refusing, clock=clock)
+    try:
+        with pytest.raises(ServiceUnavailable):
+            isolated.oauth_grants.is_live(grant_id)
+        with pytest.raises(ServiceUnavailable):
+            isolated.oauth_grants.client_lives(client.id)
+    finally:
+        isolated.close()
+    reading = make_config(database_url, redis_url=unreachable, cache_lease_ms=LEASE_MS)
+    fallback = Tessera(reading, clock=clock)
+    try:  # "database": read each time, never from the cache
+        assert fallback.fleet is not None and not fallback.fleet.lease.held()
+        assert fallback.oauth_grants.is_live(grant_id)
+    finally:
+        fallback.close()
+
+
+@pytest.mark.postgres
+def test_repeating_a_grant_revocation_tells_every_instance_again(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """A revocation answered 503 (saved, not acknowledged) is confirmed by repeating it: the
+    repeat answers the grant again and announces its eviction again, rather than 404."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    grant_id, _ = _grant(first, owner, _oauth_client(first, owner))
+    first.oauth_grants.revoke(owner.id, grant_id, ClientInfo())
+    client = redis.Redis.from_url(require_redis())
+    try:
+        before = int(client.get(SEQUENCE) or 0)
+        repeated = second.oauth_grants.revoke(owner.id, grant_id, ClientInfo())
+        assert int(client.get(SEQUENCE) or 0) > before
+    finally:
+        client.close()
+    assert repeated.id == grant_id and repeated.revoked_at is not None
+    stranger = new_owner(first, "eve@example.com", "Other")
+    with pytest.raises(NotFound):
+        second.oauth_grants.revoke(stranger.id, grant_id, ClientInfo())
+
+
+def test_without_a_lease_refuse_answers_503_problem_json_to_an_oauth_token_over_http(
+    database_url: str, clock: ManualClock
+) -> None:
+    """The resource API, userinfo and introspection alike: the token's grant cannot be checked
+    without a lease, so each answers 503 (never 500, never a verdict)."""
+    setup = Tessera(make_config(database_url), clock=clock)
+    setup.start(migrate=False)
+    owner = new_owner(setup, "ada@example.com")
+    spec = ClientSpec("App", ["https://app.example/cb"], ["openid", "workspaces:read"])
+    created = setup.oauth_clients.create(owner, spec, ClientInfo())
+    _, token = _grant(setup, owner, created.client)
+    setup.close()
+    assert created.secret is not None
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    config = make_config(
+        database_url, redis_url=unreachable, cache_lease_ms=LEASE_MS, revocation_fallback="refuse"
+    )
+    isolated = Tessera(config, clock=clock)
+    try:
+        with TestClient(create_app(isolated), base_url="http://127.0.0.1:8000") as web:
+            bearer = {"Authorization": f"Bearer {token}"}
+            answers = [
+                web.get("/v1/me", headers=bearer),
+                web.get("/oauth2/userinfo", headers=bearer),
+                web.post(
+                    "/oauth2/introspect",
+                    data={"token": token},
+                    auth=(created.client.id, created.secret),
+                ),
+            ]
+    finally:
+        isolated.close()
+    assert [answer.status_code for answer in answers] == [503, 503, 503], [
+        answer.text for answer in answers
+    ]
+    assert answers[0].headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.postgres
+def test_repeating_a_client_deletion_tells_every_instance_again(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """The same for a client: the repeat answers the deleted client and announces it again."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    client = _oauth_client(first, owner)
+    first.oauth_clients.delete(owner, client.id, ClientInfo())
+    channel = redis.Redis.from_url(require_redis())
+    try:
+        before = int(channel.get(SEQUENCE) or 0)
+        repeated = second.oauth_clients.delete(owner, client.id, ClientInfo())
+        assert int(channel.get(SEQUENCE) or 0) > before
+    finally:
+        channel.close()
+    assert repeated.id == client.id and repeated.deleted_at is not None
+    assert not second.oauth_grants.client_lives(client.id)
+    stranger = new_owner(first, "eve@example.com", "Other")
+    with pytest.raises(NotFound):
+        second.oauth_clients.delete(stranger, client.id, ClientInfo())
+
+
+@pytest.mark.postgres
+def test_a_grant_whose_eviction_was_lost_is_refused_within_one_lease(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """The grant is ended in the database and the revocation sequence rises, but no eviction
+    arrives (as if lost between Redis and the instance): the instance that cached the grant
+    empties its cache within one lease instead of serving the grant for its 30 s."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    grant_id, _ = _grant(first, owner, _oauth_client(first, owner))
+    assert second.oauth_grants.is_live(grant_id)
+    with first.db.session() as session:
+        session.execute(
+            update(OAuthGrantRow)
+            .where(OAuthGrantRow.id == grant_id)
+            .values(revoked_at=datetime.now(UTC))
+        )
+    assert second.oauth_grants.is_live(grant_id)  # still cached: nobody told it
+    client = redis.Redis.from_url(require_redis())
+    client.incr(SEQUENCE)
+    client.close()
+    deadline = time.monotonic() + LEASE_MS / 1000 + 0.05
+    while second.oauth_grants.is_live(grant_id):
+        assert time.monotonic() < deadline, "a grant outlived its lost eviction"
+        time.sleep(0.01)
+
+
+@pytest.mark.postgres
+def test_a_new_grant_is_not_announced_and_a_widened_one_is(
+    fleet_of_two: tuple[Tessera, Tessera],
+) -> None:
+    """No instance can have cached a grant that did not exist, so consenting to a new one
+    waits for nobody (not even a silent instance); widening one evicts it everywhere, since
+    what is cached of it is too narrow."""
+    first, second = fleet_of_two
+    owner = new_owner(first, "ada@example.com")
+    assert owner.organization_id is not None
+    spec = ClientSpec("App", ["https://app.example/cb"], ["openid", "workspaces:read"])
+    client = first.oauth_clients.create(owner, spec, ClientInfo()).client
+    channel = redis.Redis.from_url(require_redis())
+    now_ms = int(channel.time()[0]) * 1000
+    channel.zadd(INSTANCES, {"partitioned-instance": now_ms + 10_000})
+    try:
+        started = time.monotonic()
+        grant = first.oauth_grants.consent(
+            client, owner.id, owner.organization_id, frozenset({"openid"}), ClientInfo()
+        )
+        assert time.monotonic() - started < LEASE_MS / 1000
+    finally:
+        channel.zrem(INSTANCES, "partitioned-instance")
+    assert second.oauth_grants.grant_scopes(grant.id) == frozenset({"openid"})  # cached
+    before = int(channel.get(SEQUENCE) or 0)
+    first.oauth_grants.consent(
+        client, owner.id, owner.organization_id, frozenset({"workspaces:read"}), ClientInfo()
+    )
+    assert int(channel.get(SEQUENCE) or 0) > before
+    channel.close()
+    assert second.oauth_grants.grant_scopes(grant.id) == frozenset({"openid", "workspaces:read"})

@@ -14,9 +14,10 @@ serves an entry only while its :class:`Lease` is held; with Redis configured, th
 - a revocation sequence (``tessera:revocation-seq``) rises with every eviction: a sequence above
   the highest one received means one was lost, and the caches are emptied; so are they each
   time the subscription is made again (entries are only trusted while it stays unbroken);
-- :meth:`Fleet.publish` answers once every live instance (a heartbeat younger than the lease)
-  has acknowledged the eviction, or once ``cache_lease_ms`` has passed since it was published,
-  by when any instance that did not acknowledge has lost its lease.
+- :meth:`Fleet.publish` (one eviction or several, announced together) answers once every live
+  instance (a heartbeat younger than the lease) has acknowledged each eviction, or once
+  ``cache_lease_ms`` has passed since they were published, by when any instance that did not
+  acknowledge has lost its lease.
 
 The check on the hot path is one comparison of the lease's end with the monotonic clock.
 Without Redis, one process holds its lease for good and several workers hold none.
@@ -63,12 +64,15 @@ local counted = redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[2]), '+inf')
 local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
 return {seq, counted}
 """
+# ARGV: the channel, the topic, how recent a live heartbeat is, then (message id, digest) pairs.
 ANNOUNCE_SCRIPT = """
-local seq = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', ARGV[1], seq .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+for i = 4, #ARGV, 2 do
+  local seq = redis.call('INCR', KEYS[2])
+  redis.call('PUBLISH', ARGV[1], seq .. ' ' .. ARGV[i] .. ' ' .. ARGV[2] .. ' ' .. ARGV[i + 1])
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[5]), '+inf')
+return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[3]), '+inf')
 """
 
 
@@ -94,7 +98,7 @@ class Lease:
 class EvictionChannel(Protocol):
     """Carries evictions to the other instances."""
 
-    def publish(self, digest: str) -> None: ...
+    def publish(self, *digests: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -170,7 +174,7 @@ class LocalChannel:
     def __init__(self, lease: Lease, cache: TtlCache[Any]) -> None:
         cache.lease = lease
 
-    def publish(self, digest: str) -> None:
+    def publish(self, *digests: str) -> None:
         pass
 
     def close(self) -> None:
@@ -188,8 +192,8 @@ class _Topic:
         self._fleet = fleet
         self._topic = topic
 
-    def publish(self, digest: str) -> None:
-        self._fleet.publish(self._topic, digest)
+    def publish(self, *digests: str) -> None:
+        self._fleet.publish(self._topic, *digests)
 
     def close(self) -> None:
         self._fleet.close()
@@ -241,54 +245,62 @@ class Fleet:
 
     # The revoking side.
 
-    def publish(self, topic: str, digest: str) -> None:
-        """Tell every instance to evict ``digest``; returns once each live one has
-        acknowledged, or once the lease of any that has not has run out.
+    def publish(self, topic: str, *digests: str) -> None:
+        """Tell every instance to evict ``digests``; returns once each live one has
+        acknowledged every one of them, or once the lease of any that has not has run out.
+        Several digests are announced together and their acknowledgements awaited together,
+        so a silent instance holds the caller for one lease, not one per digest.
 
         Raises :class:`ServiceUnavailable` when Redis cannot be reached for
         ``PUBLISH_PATIENCE_SECONDS``: the change is committed, and repeating the request
         confirms it. The eviction is sent again when Redis returns."""
         import redis
 
-        message_id = uuid.uuid4().hex
+        if not digests:
+            return
+        messages = [(uuid.uuid4().hex, digest) for digest in digests]
         patience = time.monotonic() + PUBLISH_PATIENCE_SECONDS
         while True:
             try:
                 live = self._announce(
                     keys=[INSTANCES, SEQUENCE],
-                    args=[CHANNEL, message_id, topic, digest, self._live_ms()],
+                    args=[CHANNEL, topic, self._live_ms(), *itertools.chain(*messages)],
                 )
                 break
             except redis.RedisError:
                 if time.monotonic() >= patience:
-                    self._unsent.append((topic, digest))
+                    self._unsent.extend((topic, digest) for digest in digests)
                     raise ServiceUnavailable(
                         "The change is saved, but not every instance could be told of it; "
                         "repeat the request shortly."
                     ) from None
                 time.sleep(0.05)
         published_at = time.monotonic()
-        waiting = {bytes(member).decode() for member in live}
-        self._await_acks(message_id, waiting, published_at)
+        instances = [bytes(member).decode() for member in live]
+        waiting = {(ACKS + m, instance) for m, _ in messages for instance in instances}
+        self._await_acks(waiting, published_at)
 
-    def _await_acks(self, message_id: str, waiting: set[str], published_at: float) -> None:
+    def _await_acks(self, waiting: set[tuple[str, str]], published_at: float) -> None:
+        """Wait for each (acknowledgement list, instance) pair, until one lease has passed."""
         import redis
 
         deadline = published_at + self._lease_seconds + LEASE_MARGIN_SECONDS
-        key = ACKS + message_id
         while waiting:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                log.info("%d instance(s) did not acknowledge; their leases ran out", len(waiting))
+                silent = len({instance for _, instance in waiting})
+                log.info("%d instance(s) did not acknowledge; their leases ran out", silent)
                 return
+            keys = sorted({key for key, _ in waiting})
             try:
-                got = self._client.blpop([key], timeout=max(remaining, 0.01))
+                got = self._client.blpop(keys, timeout=max(remaining, 0.01))
             except redis.RedisError:
                 time.sleep(min(remaining, 0.05))
                 continue
             if got is not None:
+                key: Any = got[0]
                 member: Any = got[1]
-                waiting.discard(member.decode() if isinstance(member, bytes) else str(member))
+                waiting.discard((_text(key), _text(member)))
 
     def _live_ms(self) -> int:
         return int((self._lease_seconds + LEASE_MARGIN_SECONDS) * 1000)
@@ -382,7 +394,7 @@ class Fleet:
             topic, digest = self._unsent[0]
             self._announce(
                 keys=[INSTANCES, SEQUENCE],
-                args=[CHANNEL, uuid.uuid4().hex, topic, digest, self._live_ms()],
+                args=[CHANNEL, topic, self._live_ms(), uuid.uuid4().hex, digest],
             )
             self._unsent.pop(0)
 
@@ -395,6 +407,10 @@ class Fleet:
                 "eviction channel lost (%s); cached verdicts are not served until it is back",
                 type(error).__name__,
             )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class EvictionBus:
@@ -413,8 +429,9 @@ class EvictionBus:
         )
         self._thread.start()
 
-    def publish(self, digest: str) -> None:
-        self._cache.evict(digest)
+    def publish(self, *digests: str) -> None:
+        for digest in digests:
+            self._cache.evict(digest)
 
     def close(self) -> None:
         self._stop.set()

@@ -114,7 +114,19 @@ class OAuthClients:
         return NewClient(record, secret)
 
     def delete(self, caller: Principal, client_id: str, client: ClientInfo) -> OAuthClient:
-        """Delete the client and end every grant and token it holds, on every instance."""
+        """Delete the client and end every grant and token it holds, on every instance.
+
+        Repeating it for a deleted client changes nothing but tells every instance again, so
+        that a deletion answered ``503`` (saved, not yet acknowledged) is confirmed by
+        repeating the request. Its grants need no telling: each is judged with its client."""
+        deleted = self.named(client_id)
+        if (
+            deleted is not None
+            and deleted.deleted_at is not None
+            and deleted.organization_id == caller.organization()
+        ):
+            self._forget([deleted.id])
+            return deleted
         record = self.get(caller.organization(), client_id)
         now = self._clock.now()
         record = replace(record, deleted_at=now)

@@ -65,8 +65,8 @@ class OAuthGrants:
         instance."""
         for key in ids:
             self._live.evict(key)
-            if self._bus is not None:
-                self._bus.publish(key)
+        if self._bus is not None:
+            self._bus.publish(*ids)  # announced together, acknowledged within one lease
 
     def consent(
         self,
@@ -82,12 +82,14 @@ class OAuthGrants:
             grant = tx.live_grant(client.id, user_id, organization_id)
             if grant is not None and grant.scopes >= scopes:
                 return grant
+            widened = grant is not None
             if grant is None:
                 grant = OAuthGrant(new_id("grt"), client.id, user_id, organization_id, "", now)
             grant = replace(grant, scope=" ".join(sorted(grant.scopes | scopes)))
             tx.save_grant(grant)
             tx.record(_event("oauth_grant.created", grant, user_id, now, info))
-        self.forget([grant.id])  # widened: what is remembered of it is now too narrow
+        if widened:  # what is remembered of it is now too narrow; a new grant is in no cache
+            self.forget([grant.id])
         return grant
 
     def remembered(
@@ -102,16 +104,21 @@ class OAuthGrants:
         return self._store.grants_of(user_id)
 
     def revoke(self, user_id: str, grant_id: str, info: ClientInfo) -> OAuthGrant:
-        """End the person's grant and every token issued under it, on every instance."""
+        """End the person's grant and every token issued under it, on every instance.
+
+        Repeating it for an ended grant changes nothing but tells every instance again, so
+        that a revocation answered ``503`` (saved, not yet acknowledged) is confirmed by
+        repeating the request, as for keys."""
         now = self._clock.now()
         with self._store.transaction() as tx:
             grant = tx.grant(grant_id) if is_clean(grant_id) else None
-            if grant is None or grant.user_id != user_id or grant.revoked_at is not None:
+            if grant is None or grant.user_id != user_id:
                 raise NotFound(f"No grant {grant_id}.")
-            grant = replace(grant, revoked_at=now)
-            tx.save_grant(grant)
-            tx.end_families_of([grant.id], now)
-            tx.record(_event("oauth_grant.revoked", grant, user_id, now, info))
+            if grant.revoked_at is None:
+                grant = replace(grant, revoked_at=now)
+                tx.save_grant(grant)
+                tx.end_families_of([grant.id], now)
+                tx.record(_event("oauth_grant.revoked", grant, user_id, now, info))
         self.forget([grant.id])
         return grant
 
