@@ -14,6 +14,8 @@ from typing import Any
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from tessera.clock import Clock
 from tessera.ratelimit.gcra import Quota, RateLimitDecision, decision_from
@@ -112,7 +114,10 @@ def _async_client(client: redis.Redis) -> redis.asyncio.Redis:
     if "path" in settings:  # a Unix socket
         copied = {k: v for k, v in copied.items() if k not in ("host", "port")}
         copied["unix_socket_path"] = settings["path"]
-    return redis.asyncio.Redis(**copied)
+    # One immediate retry (a pooled connection Redis closed), no backoff: the asyncio client's
+    # default, ten retries with backoff, holds each request for seconds while Redis is down,
+    # where the fallback must answer at once.
+    return redis.asyncio.Redis(**copied, retry=Retry(NoBackoff(), 1))
 
 
 class _Batcher:

@@ -53,7 +53,7 @@ class ResilientRateLimiter:
             return await self.shared.hit_async(key, quota, cost)
         except redis.RedisError as error:
             self._outage(error)
-            return self.local.hit(key, quota, cost)
+            return self.local.hit(key, self._share(quota), cost)
 
     def peek(self, key: str, quota: Quota) -> RateLimitDecision:
         try:
