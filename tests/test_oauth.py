@@ -383,6 +383,51 @@ def test_a_wrong_client_secret_is_invalid_client(
     oauth_error(response, 401, "invalid_client")
 
 
+THROTTLED = {
+    "public_url": ISSUER,
+    "rate_limit": {"failures_per_ip": 3, "failures_per_seconds": 300},
+}
+
+
+@pytest.mark.parametrize("config_overrides", [THROTTLED])
+def test_failed_client_authentication_is_throttled_per_address_like_a_bad_key(
+    web: TestClient, clock: ManualClock, owner: Account, registered: dict[str, Any]
+) -> None:
+    """A wrong client secret (token, revocation, introspection endpoints) counts against the
+    address as a bad key does, in the same counter; past failures_per_ip it answers 429 with
+    Retry-After in the RFC 6749 shape. A correct secret is still accepted; a request that
+    presents no client credentials is no failure."""
+    wrong = (registered["client_id"], "cs_wrong")
+    for _ in range(5):  # nothing presented: refused, not counted
+        oauth_error(web.post("/oauth2/introspect", data={"token": "x"}), 401, "invalid_client")
+    bad_key = {"X-API-Key": "tsr_live_" + "A" * 36}
+    assert web.get("/v1/workspaces", headers=bad_key).status_code == 401
+    grant = {"grant_type": "client_credentials"}
+    oauth_error(web.post("/oauth2/token", data=grant, auth=wrong), 401, "invalid_client")
+    revoked = web.post("/oauth2/revoke", data={"token": "x"}, auth=wrong)
+    oauth_error(revoked, 401, "invalid_client")
+    for answer in (
+        web.post("/oauth2/token", data=grant, auth=wrong),
+        web.post("/oauth2/revoke", data={"token": "x"}, auth=wrong),
+        web.post(
+            "/oauth2/introspect", data={"token": "x"}, headers={"Authorization": "Bearer svc_x"}
+        ),
+        web.post(
+            "/oauth2/token",
+            data={**grant, "client_id": registered["client_id"], "client_secret": "cs_wrong"},
+        ),
+    ):
+        assert answer.status_code == 429, answer.text
+        assert int(answer.headers["Retry-After"]) > 0
+        body = answer.json()
+        assert body["error"] == "invalid_client" and body["error_description"], body
+    assert web.get("/v1/workspaces", headers=bad_key).status_code == 429  # one counter
+    accepted = web.post("/oauth2/token", data=grant, auth=client_auth(registered))
+    assert accepted.status_code == 200, accepted.text
+    clock.advance(300)
+    oauth_error(web.post("/oauth2/token", data=grant, auth=wrong), 401, "invalid_client")
+
+
 def test_a_member_asking_for_an_admin_only_scope_does_not_get_it(
     web: TestClient, tessera: Tessera, owner: Account
 ) -> None:

@@ -269,6 +269,7 @@ async def _request(request: Request) -> HttpRequest:
         headers=request.headers,  # type: ignore[arg-type]
         query=list(request.query_params.multi_items()),
         form=form,
+        client_ip=client_info(request).ip,
     )
 
 
