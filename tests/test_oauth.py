@@ -3,6 +3,8 @@ tokens as credentials on the API, refresh, revocation, introspection, and every 
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +17,7 @@ from tessera.clock import ManualClock
 from tessera.deployment import Tessera
 from tessera.storage.db import engine_url
 from tessera.web.app import create_app
-from tests.helpers import Account, assert_problem, service_token, sign_up
+from tests.helpers import PASSWORD, Account, assert_problem, service_token, sign_up
 from tests.oauth_flow import (
     REDIRECT_URI,
     Pkce,
@@ -206,6 +208,82 @@ def test_consent_is_remembered_per_client_and_scopes(
     assert "code" in redirect_params(again)
     asked = web.get(authorize_url(registered["id"], Pkce.new(), prompt="consent"))
     assert asked.status_code == 200 and "Allow" in asked.text
+
+
+def _auth_time(web: TestClient, registered: dict[str, Any], code: str, verifier: str) -> int:
+    """The auth_time of the ID token issued for ``code``."""
+    tokens = exchange(web, registered, code, verifier).json()
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    auth_time: int = claims["auth_time"]
+    return auth_time
+
+
+def test_prompt_login_asks_a_signed_in_person_to_sign_in_again(
+    web: TestClient, clock: ManualClock, owner: Account, registered: dict[str, Any]
+) -> None:
+    """OIDC Core 3.1.2.1: prompt=login is not answered from the existing session, even with
+    consent remembered; the sign-in page asks again and the request resumes with a new
+    auth_time."""
+    sign_in(web, owner.email)
+    signed_at = int(clock.now().timestamp())
+    answer_consent(web, authorize_url(registered["id"], Pkce.new()))  # consent remembered
+    clock.advance(600)
+    pkce = Pkce.new()
+    detour = web.get(authorize_url(registered["id"], pkce, prompt="login"))
+    assert detour.status_code == 303, detour.text
+    login = detour.headers["location"]
+    assert login.startswith("/login?")
+    page = web.get(login)  # signed in, yet the form is shown
+    assert page.status_code == 200 and 'action="/login"' in page.text, page.text
+    after = re.search(r'name="next" value="([^"]+)"', page.text)
+    assert after is not None
+    resume = html.unescape(after.group(1))
+    assert "prompt=login" not in resume and resume.startswith("/oauth2/authorize?")
+    signed = web.post("/login", data={"email": owner.email, "password": PASSWORD, "next": resume})
+    assert signed.status_code == 303 and signed.headers["location"] == resume
+    params = redirect_params(web.get(resume))
+    auth_time = _auth_time(web, registered, params["code"], pkce.verifier)
+    assert auth_time == signed_at + 600
+
+
+def test_max_age_asks_for_a_sign_in_once_the_session_is_older(
+    web: TestClient, clock: ManualClock, owner: Account, registered: dict[str, Any]
+) -> None:
+    """max_age: a session signed in longer ago than it allows is sent to sign in again; a
+    younger one is answered at once; a max_age that is no number is invalid_request."""
+    sign_in(web, owner.email)
+    answer_consent(web, authorize_url(registered["id"], Pkce.new()))
+    clock.advance(600)
+    young = web.get(authorize_url(registered["id"], Pkce.new(), max_age="3600"))
+    assert "code" in redirect_params(young)
+    old = web.get(authorize_url(registered["id"], Pkce.new(), max_age="300"))
+    assert old.status_code == 303 and old.headers["location"].startswith("/login?"), old.text
+    assert web.get(old.headers["location"]).status_code == 200
+    wrong = redirect_params(web.get(authorize_url(registered["id"], Pkce.new(), max_age="soon")))
+    assert wrong["error"] == "invalid_request" and wrong["state"] == "st-123"
+
+
+def test_prompt_none_answers_login_required_or_consent_required_to_the_client(
+    web: TestClient, clock: ManualClock, owner: Account, registered: dict[str, Any]
+) -> None:
+    """prompt=none never shows a page: no session is login_required, a session without
+    consent is consent_required, a session too old for max_age is login_required; with a
+    session and consent remembered the code comes back at once."""
+
+    def silent(**params: str) -> dict[str, str]:
+        return redirect_params(web.get(authorize_url(registered["id"], Pkce.new(), **params)))
+
+    for scope in ("openid contacts:read", "contacts:read"):
+        nobody = silent(prompt="none", scope=scope)
+        assert nobody["error"] == "login_required" and nobody["iss"] == ISSUER, nobody
+        assert nobody["state"] == "st-123"
+    sign_in(web, owner.email)
+    assert silent(prompt="none")["error"] == "consent_required"
+    answer_consent(web, authorize_url(registered["id"], Pkce.new()))
+    assert "code" in silent(prompt="none")
+    clock.advance(600)
+    assert silent(prompt="none", max_age="60")["error"] == "login_required"
+    assert silent(prompt="none login")["error"] == "invalid_request"
 
 
 def test_the_consent_page_names_the_app_its_owner_and_each_scope(
