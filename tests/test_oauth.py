@@ -895,6 +895,52 @@ def test_the_fastapi_integration_accepts_an_oauth_token_until_its_grant_ends(
         assert refused.status_code == 401
 
 
+def test_the_verification_api_and_remote_mode_refuse_oauth_tokens_as_they_do_user_tokens(
+    web: TestClient, tessera: Tessera, owner: Account, registered: dict[str, Any]
+) -> None:
+    """SPEC section 5: POST /v1/keys/verify judges API keys, and remote mode asks it, so a
+    person's OAuth token gets there the answer a person's own token gets: no principal. In
+    remote mode that is 401, the answer to a credential that is no key, never a 503."""
+    import httpx
+    from fastapi import Depends, FastAPI
+
+    from tessera import Principal
+    from tessera.integrations.fastapi import Authenticator
+
+    oauth_token = tokens_for(web, owner, registered)["access_token"]
+    raw_service_token = service_token(tessera)
+
+    def verdict(token: str) -> tuple[int, Any]:
+        answer = web.post(
+            "/v1/keys/verify",
+            json={"key": token},
+            headers={"Authorization": f"Bearer {raw_service_token}"},
+        )
+        return answer.status_code, answer.json().get("valid")
+
+    assert verdict(oauth_token) == verdict(owner.access_token)
+    assert verdict(oauth_token)[1] is not True
+    auth = Authenticator.remote(
+        ISSUER, raw_service_token, transport=httpx.ASGITransport(app=web.app)
+    )
+    app = FastAPI()
+    auth.install(app)
+
+    @app.get("/v1/contacts")
+    async def contacts(principal: Principal = Depends(auth.requires("contacts:read"))) -> Any:
+        return principal.id
+
+    with TestClient(app) as customer:
+        answers = [
+            customer.get("/v1/contacts", headers=bearer(token))
+            for token in (oauth_token, owner.access_token, "tsr_live_" + "A" * 36)
+        ]
+    bodies = [a.json() for a in answers]
+    assert [a.status_code for a in answers] == [401, 401, 401], bodies
+    assert all(a.headers["content-type"].startswith("application/problem+json") for a in answers)
+    assert bodies[0] == bodies[1] == bodies[2] and bodies[0]["code"] == "unauthorized"
+
+
 @pytest.mark.parametrize(
     "config_overrides", [{"public_url": ISSUER, "rate_limit": {"requests": 2, "per_seconds": 60}}]
 )
