@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import tempfile
 import time
@@ -77,7 +78,10 @@ def _reader_key(env: dict[str, str]) -> str:
     return key
 
 
-def limiter_cost(decisions: int = 20_000) -> None:
+def limiter_cost(decisions: int = 20_000, concurrent: int = 32) -> None:
+    """µs per decision: the blocking form one at a time, and the event-loop form with
+    ``concurrent`` requests deciding at once (as under load), whose decisions share a round
+    trip to Redis."""
     clock = SystemClock()
     quota = Quota(10**9, 60)
     client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
@@ -92,9 +96,23 @@ def limiter_cost(decisions: int = 20_000) -> None:
         for index in range(decisions):
             store.hit(f"key:{index % 100}", quota)
         cost[name] = (time.perf_counter() - started) / decisions * 1e6
+
+        async def on_loop(store: RateLimiter = store) -> float:
+            async def one_request(worker: int) -> None:
+                for index in range(decisions // concurrent):
+                    await store.hit_async(f"key:{(worker + index) % 100}", quota)
+
+            await store.hit_async("warm", quota)
+            started = time.perf_counter()
+            await asyncio.gather(*(one_request(worker) for worker in range(concurrent)))
+            return (time.perf_counter() - started) / decisions * 1e6
+
+        cost[f"{name} on the event loop"] = asyncio.run(on_loop())
     for name, micros in cost.items():
-        print(f"(c) {name} limiter: {micros:.1f} µs per decision")
+        print(f"(c) {name}: {micros:.1f} µs per decision")
     print(f"(c) ratio redis/memory: {cost['redis'] / cost['memory']:.1f}")
+    loop_ratio = cost["redis on the event loop"] / cost["memory on the event loop"]
+    print(f"(c) ratio on the event loop, {concurrent} at once: {loop_ratio:.1f}")
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ PAGES = {
     "api-keys": "/settings/api-keys",
     "workspaces": "/settings/workspaces",
     "sessions": "/settings/sessions",
+    "members": "/settings/members",
     "audit-log": "/settings/audit-log",
     "authentication": "/docs/authentication",
 }

@@ -311,6 +311,34 @@ def test_every_spelling_of_a_path_gets_the_decision_of_its_plain_spelling(
     assert _decision(table, spelled) == _decision(table, plain)
 
 
+def test_the_route_table_answers_from_memory_as_it_would_afresh() -> None:
+    """Answers kept per (method, URI) are the answers a fresh table gives, refusals included,
+    and stay so past the number kept."""
+    from tessera.forward_auth import ANSWERS_KEPT
+
+    table = RouteTable(DECISION_ROUTES)
+    asked = [
+        ("GET", "/v1/contacts/7"),
+        ("POST", "/v1/contacts/7"),
+        ("GET", "/v1/contacts/7/notes"),
+        ("GET", "/v1/contacts%2F7"),
+        ("GET", "/public/a"),
+        ("GET", "/public/" + "a" * 300),
+        ("GET", "/public/" + "a" * 300),
+        *(("GET", f"/v1/contacts/{n}") for n in range(ANSWERS_KEPT + 10)),
+        ("GET", "/v1/contacts/7"),
+        ("POST", "/v1/contacts/7"),
+    ]
+    for method, uri in asked:
+        assert _code(table.route_scopes(method, uri)) == _code(
+            RouteTable(DECISION_ROUTES).route_scopes(method, uri)
+        )
+
+
+def _code(found: tuple[str, ...] | Refused) -> object:
+    return found.code if isinstance(found, Refused) else found
+
+
 def _ask_with(client: TestClient, tessera: Tessera, header: str, uri: str, **headers: str) -> Any:
     method = "X-Original-Method" if header == "X-Original-URI" else "X-Forwarded-Method"
     proxy = {"X-Tessera-Service-Token": service_token(tessera), method: "GET", header: uri}

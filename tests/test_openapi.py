@@ -116,6 +116,14 @@ def test_operations_with_a_credential_document_its_refusals(document: dict[str, 
             assert responses["429"]["headers"]["Retry-After"]["required"] is True
 
 
+def test_operations_with_a_body_document_its_refusals(document: dict[str, Any]) -> None:
+    """An operation that reads a JSON body declares what a bad one gets: 400 (not JSON), 413
+    (too large) and 422 (not the model)."""
+    for method, path, operation in _operations(document):
+        if "requestBody" in operation:
+            assert {"400", "413", "422"} <= set(operation["responses"]), (method, path)
+
+
 def test_answers_to_a_caller_document_its_quota(document: dict[str, Any]) -> None:
     """The 2xx of an operation that charges the caller's quota declares X-RateLimit-*; those
     that charge no one (sign-up, logout, the service-token verify, health) do not."""

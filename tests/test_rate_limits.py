@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from starlette.testclient import TestClient
 
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
+from tessera.keys.rules import KeySpec
 from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimiter, decide
 from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.web.app import create_app
 from tests.fixtures import make_config
 from tests.helpers import assert_problem, create_key, sign_up
+from tests.provisioning import new_key, new_owner, new_service_token
 from tests.services import require_redis
 
 LIMITED = {"rate_limit": {"requests": 5, "per_seconds": 60}}
@@ -198,3 +202,39 @@ def test_gcra_allows_exactly_the_quota_in_a_burst(requests: int) -> None:
         decision, tat = decide(quota, tat, now)
         allowed += decision.allowed
     assert allowed == requests
+
+
+def test_hot_paths_count_exactly_on_the_event_loop(
+    database_url: str, clock: ManualClock, store: str, prefix: str
+) -> None:
+    """Twelve verifications at once on a quota of 5: exactly 5 valid, on either store, and with
+    Redis the quota is charged on the event loop (the blocking client is never used)."""
+    limiter = _limiter(store, clock, prefix)
+    tessera = Tessera(make_config(database_url, **LIMITED), clock=clock, limiter=limiter)
+    tessera.start(migrate=False)
+    owner = new_owner(tessera)
+    key, _ = new_key(tessera, owner, KeySpec(name="k", scopes=["workspaces:read"]))
+    token = new_service_token(tessera)
+    app = create_app(tessera)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def burst() -> list[str]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            body = {"key": key}
+            warm = await client.post("/v1/keys/verify", json={**body, "uses": 1}, headers=headers)
+            assert warm.json()["code"] == "valid"  # the caches are warm: 4 uses are left
+            if isinstance(limiter, ResilientRateLimiter):
+
+                def blocking(*_: Any) -> None:
+                    raise AssertionError("the blocking Redis client was used")
+
+                limiter.shared.hit = blocking  # type: ignore[method-assign]
+            answers = await asyncio.gather(
+                *(client.post("/v1/keys/verify", json=body, headers=headers) for _ in range(12))
+            )
+        return [answer.json()["code"] for answer in answers]
+
+    codes = asyncio.run(burst())
+    tessera.close()
+    assert codes.count("valid") == 4 and codes.count("rate_limited") == 8

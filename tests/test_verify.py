@@ -260,3 +260,31 @@ def test_a_verification_refused_for_a_scope_counts_against_the_quota(
     refused = _verify(client, service, key=created["key"], required_scopes=["contacts:write"])
     assert refused["code"] == "insufficient_scope" and refused["rate_limit"]["remaining"] == 1
     assert _verify(client, service, key=created["key"])["rate_limit"]["remaining"] == 0
+
+
+def test_a_valid_verdict_rendered_once_per_key_says_what_the_general_one_says() -> None:
+    """The verdict of a cached key, its description rendered once, equals verdict_body's,
+    field for field and in the same order, allowed or at its limit, asked once or again."""
+    import orjson
+
+    from tessera.authz import Allowed
+    from tessera.principal import Principal
+    from tessera.ratelimit.gcra import RateLimitDecision
+    from tessera.web.routes.verify import _valid_verdict, verdict_body
+
+    principal = Principal(
+        kind="api_key",
+        id="key_1",
+        organization_id="org_1",
+        scopes=frozenset({"b:read", "a:read"}),
+        environment="live",
+        workspace_ids=("ws_1", "ws_2"),
+    )
+    for quota in (
+        RateLimitDecision(True, 10, 9, 6, 0, 60),
+        RateLimitDecision(True, 5, 0, 60, 0, 60),
+    ):
+        general = verdict_body(Allowed(principal, None, quota))
+        for _ in range(2):
+            rendered = orjson.loads(_valid_verdict(principal, quota))
+            assert rendered == general and list(rendered) == list(general)

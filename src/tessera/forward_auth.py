@@ -18,6 +18,9 @@ from tessera.config import Config
 from tessera.errors import InvalidRequest
 from tessera.request_path import normalize_path, route_pattern
 
+ANSWERS_KEPT = 4096
+LONGEST_KEPT = 256  # characters of a URI whose answer is kept
+
 
 @dataclass(frozen=True)
 class RouteRule:
@@ -41,10 +44,23 @@ class RouteTable:
             for route in config.route
         ]
         self.authenticate_unmatched = config.forward_auth_default == "authenticate"
+        # Answers by (method, URI), bounded: a proxy asks about the same few URIs again and
+        # again, and normalizing and matching them costs more than the rest of a decision.
+        self._answers: dict[tuple[str, str], tuple[str, ...] | Refused] = {}
 
     def route_scopes(self, method: str, uri: str) -> tuple[str, ...] | Refused:
         """The scopes a request for ``uri`` needs; refused when no route allows it, or when its
         path is ambiguous."""
+        answer = self._answers.get((method, uri))
+        if answer is None:
+            answer = self._route_scopes(method, uri)
+            if len(uri) <= LONGEST_KEPT:  # the memory kept stays small whatever clients send
+                if len(self._answers) >= ANSWERS_KEPT:
+                    self._answers.clear()
+                self._answers[(method, uri)] = answer
+        return answer
+
+    def _route_scopes(self, method: str, uri: str) -> tuple[str, ...] | Refused:
         try:
             path = normalize_path(uri)
         except InvalidRequest as ambiguous:

@@ -16,8 +16,10 @@ Every step answers with data; the first refusal is the decision.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import NamedTuple, Protocol, TypeVar
 
 from tessera.authz.decision import (
     KEY_REFUSALS,
@@ -64,6 +66,22 @@ class _Caller:  # who the credential is, between two steps of one decision
     renew_session: bool = False
 
 
+class _Charge(NamedTuple):  # a decision that waits only on the credential's quota
+    caller: _Caller
+    principal: Principal  # acting in ``workspace``
+    workspace: str | None
+    required: tuple[str, ...]
+
+
+T = TypeVar("T")
+
+
+class Offload(Protocol):
+    """Runs a call where it may wait (a worker thread), for a caller on the event loop."""
+
+    def __call__(self, call: Callable[[], T], /) -> Awaitable[T]: ...
+
+
 class Authorizer:
     def __init__(
         self,
@@ -93,18 +111,49 @@ class Authorizer:
         used, and :class:`WouldBlock` is raised when an answer would have to wait."""
         if not allow_database and not self._quotas.in_process:
             raise WouldBlock  # every decision may charge a quota
+        caller, outcome = self._prepare(facts, allow_database)
+        if isinstance(outcome, _Charge):
+            outcome = _charged(outcome, self._quotas.charge(outcome.principal, facts.uses))
+        return self._used(caller, outcome, facts)
+
+    async def decide_on_loop(self, facts: RequestFacts, offload: Offload) -> Decision:
+        """The decision on ``facts`` for a caller on the event loop: from memory, with
+        ``offload`` (a worker thread) only when a look-up must wait, and a limiter shared
+        through Redis awaited on the loop rather than in a thread."""
+        if self._quotas.in_process:
+            try:
+                return self.decide(facts, allow_database=False)
+            except WouldBlock:
+                return await offload(partial(self.decide, facts))
+        try:
+            caller, outcome = self._prepare(facts, False)
+        except WouldBlock:
+            caller, outcome = await offload(partial(self._prepare, facts, True))
+        if isinstance(outcome, _Charge):
+            quota = await self._quotas.charge_async(outcome.principal, facts.uses)
+            outcome = _charged(outcome, quota)
+        return self._used(caller, outcome, facts)
+
+    def _prepare(
+        self, facts: RequestFacts, allow_database: bool
+    ) -> tuple[_Caller | Refused | None, Decision | _Charge]:
+        """Every step but the quota's: the decision, or what is left once the quota is known."""
         required = facts.required_scopes
         if facts.route is not None:
             scopes = self._routes.route_scopes(*facts.route)
             if isinstance(scopes, Refused):
-                return scopes
+                return None, scopes
             required = (*required, *scopes)
         caller = self._caller(facts, allow_database)
         if isinstance(caller, Refused):
-            decision: Decision = self._failed(caller, facts)
-        else:
-            decision = self._authorize(caller, facts, required, allow_database)
-        if caller.key is not None:  # every decision about an existing key is a use of it
+            return caller, self._failed(caller, facts, allow_database)
+        return caller, self._authorize(caller, facts, required, allow_database)
+
+    def _used(
+        self, caller: _Caller | Refused | None, decision: Decision, facts: RequestFacts
+    ) -> Decision:
+        if caller is not None and caller.key is not None:
+            # Every decision about an existing key is a use of it.
             accepted = isinstance(decision, Allowed)
             self._keys.record_use(
                 caller.key.id, accepted=accepted, count=facts.uses, client_ip=facts.client_ip
@@ -176,10 +225,12 @@ class Authorizer:
             return replace(refused, renew_session=found.renewed)
         return _Caller(found.principal, renew_session=found.renewed)
 
-    def _failed(self, refused: Refused, facts: RequestFacts) -> Refused:
+    def _failed(self, refused: Refused, facts: RequestFacts, allow_database: bool) -> Refused:
         presented = facts.credential is not None
         if facts.keys_only or not presented or refused.code not in FAILURES:
             return refused
+        if not allow_database and not self._quotas.in_process:
+            raise WouldBlock  # counting the failure waits on Redis
         return self._throttled(refused, facts.client_ip)
 
     def _throttled(self, refused: Refused, ip: str | None) -> Refused:
@@ -195,21 +246,17 @@ class Authorizer:
         facts: RequestFacts,
         required: tuple[str, ...],
         allow_database: bool,
-    ) -> Decision:
+    ) -> Decision | _Charge:
         principal = caller.principal
-        workspace = self._workspace(principal, facts, allow_database)
-        if isinstance(workspace, Refused):
-            return _of(caller, workspace, principal)
-        if workspace is not None:
-            principal = replace(principal, workspace_id=workspace)
-        quota = self._quotas.charge(principal, facts.uses)
-        if quota is not None and not quota.allowed:
-            return _of(caller, over(quota), principal, quota)
-        if not principal.scopes.issuperset(required):
-            missing = tuple(principal.missing_scopes(required))
-            refused = Refused("insufficient_scope", lacking(missing), missing_scopes=missing)
-            return _of(caller, refused, principal, quota)
-        return Allowed(principal, workspace, quota, caller.renew_session)
+        workspace: str | None = None
+        if principal.workspace_ids is not None or facts.workspace_id or facts.require_workspace:
+            resolved = self._workspace(principal, facts, allow_database)
+            if isinstance(resolved, Refused):
+                return _of(caller, resolved, principal)
+            if resolved is not None:
+                workspace = resolved
+                principal = replace(principal, workspace_id=workspace)
+        return _Charge(caller, principal, workspace, required)
 
     def _workspace(
         self, principal: Principal, facts: RequestFacts, allow_database: bool
@@ -240,6 +287,18 @@ def cross_site(
     if fetch_site == "cross-site":
         return Refused("forbidden", "Cross-site requests may not use the session cookie.")
     return None
+
+
+def _charged(charge: _Charge, quota: RateLimitDecision | None) -> Decision:
+    """The decision once the credential's quota has been charged: the last two steps."""
+    caller, principal = charge.caller, charge.principal
+    if quota is not None and not quota.allowed:
+        return _of(caller, over(quota), principal, quota)
+    if not principal.scopes.issuperset(charge.required):
+        missing = tuple(principal.missing_scopes(charge.required))
+        refused = Refused("insufficient_scope", lacking(missing), missing_scopes=missing)
+        return _of(caller, refused, principal, quota)
+    return Allowed(principal, charge.workspace, quota, caller.renew_session)
 
 
 def _of(

@@ -65,6 +65,10 @@ class Quotas(Protocol):
         """Count ``cost`` requests of the credential (all or none); None: not limited."""
         ...
 
+    async def charge_async(self, principal: Principal, cost: int) -> RateLimitDecision | None:
+        """:meth:`charge` for a caller on the event loop, which it never blocks."""
+        ...
+
     def count_failure(self, ip: str | None) -> RateLimitDecision | None:
         """Count a failed authentication from ``ip``; the refusal once it is past its limit."""
         ...

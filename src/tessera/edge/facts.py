@@ -3,11 +3,72 @@ presented, the headers that name a workspace or an organization, the client's ad
 
 from __future__ import annotations
 
-from starlette.requests import HTTPConnection
+from collections.abc import Mapping
+
+from starlette.requests import HTTPConnection, cookie_parser
+from starlette.types import Scope
 
 from tessera.authz.decision import RequestFacts
-from tessera.edge.clientip import client_ip
+from tessera.edge.clientip import client_ip, scope_client_ip
 from tessera.errors import Unauthorized
+
+BEARER_FORM = "The Authorization header must be 'Bearer <credential>'."
+
+
+def header_map(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name, the first value of each (as Starlette's
+    ``Headers.get`` reads them), decoded once: for plain ASGI handlers on the hot paths."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in reversed(scope["headers"])
+    }
+
+
+def credential_of(headers: Mapping[str, str]) -> str | None:
+    """:func:`presented_credential` from a :func:`header_map`."""
+    api_key = headers.get("x-api-key")
+    if api_key is not None:
+        return api_key.strip()
+    authorization = headers.get("authorization")
+    if authorization is None:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized(BEARER_FORM)
+    return value.strip()
+
+
+def scope_facts(
+    scope: Scope,
+    headers: Mapping[str, str],
+    *,
+    trusted_proxies: list[str],
+    cookie_name: str | None = None,
+    address: str | None = None,
+    route: tuple[str, str] | None = None,
+) -> RequestFacts:
+    """:func:`request_facts` for a plain ASGI handler, from a :func:`header_map`."""
+    credential = credential_of(headers)
+    session = None
+    if credential is None and cookie_name is not None and "cookie" in headers:
+        cookies: dict[str, str] = {}
+        for name, value in scope["headers"]:  # every Cookie header, as Starlette reads them
+            if name == b"cookie":
+                cookies.update(cookie_parser(value.decode("latin-1")))
+        session = cookies.get(cookie_name) or None
+    return RequestFacts(
+        credential,
+        (),
+        route,
+        headers.get("x-workspace-id"),
+        False,
+        headers.get("x-organization-id"),
+        address if address is not None else scope_client_ip(scope, headers, trusted_proxies),
+        session,
+        route[0] if route is not None else scope.get("method", "GET"),
+        headers.get("origin"),
+        headers.get("sec-fetch-site"),
+    )
 
 
 def presented_credential(request: HTTPConnection) -> str | None:
@@ -20,7 +81,7 @@ def presented_credential(request: HTTPConnection) -> str | None:
         return None
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthorized("The Authorization header must be 'Bearer <credential>'.")
+        raise Unauthorized(BEARER_FORM)
     return value.strip()
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from tessera.authz.decision import Refused
-from tessera.principal import ClientInfo, Principal
+from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 
 
-@dataclass(frozen=True)
-class Presented:
+class Presented(NamedTuple):  # one per request: a named tuple, cheaper to build
     credential: str
     workspace_id: str | None
     organization_id: str | None
-    client: ClientInfo
+    client_ip: str | None
 
 
 class Check(Protocol):
@@ -28,8 +26,7 @@ class Check(Protocol):
     def forget(self, key_digest: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class Checked:
+class Checked(NamedTuple):
     principal: Principal
     rate_limit: RateLimitDecision | None
     client_ip: str | None = None

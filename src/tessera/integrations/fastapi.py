@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera.authz.decision import Refused, refusal_error, verdict_refusal
 from tessera.clock import Clock, SystemClock
-from tessera.edge.clientip import client_ip
-from tessera.edge.facts import presented_credential
+from tessera.edge.clientip import scope_client_ip
+from tessera.edge.facts import credential_of, header_map
 from tessera.edge.problems import problem_of, problem_response
 from tessera.errors import (
     InternalError,
@@ -43,15 +43,15 @@ from tessera.ids import digest, next_request_id
 from tessera.integrations.checks import Check, Checked, Presented
 from tessera.keys.cache import EvictionBus, TtlCache
 from tessera.keys.format import KEY_PATTERN
-from tessera.principal import ClientInfo, Principal
+from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
-from tessera.ratelimit.headers import rate_limit_headers
+from tessera.ratelimit.headers import RAW_NAMES, rate_limit_headers, raw_rate_limit_headers
 
 if TYPE_CHECKING:
     from tessera.config import Config
 
 log = logging.getLogger("tessera.integration")
-Dependency = Callable[[Request, Response], Awaitable[Principal]]
+Dependency = Callable[..., Awaitable[Principal]]
 
 
 class Authenticator:
@@ -60,6 +60,7 @@ class Authenticator:
     def __init__(self, check: Check, trusted_proxies: list[str]) -> None:
         self._check = check
         self._trusted = trusted_proxies
+        self._installed = False
 
     @classmethod
     def local(cls, config: Config, *, clock: Clock | None = None) -> Authenticator:
@@ -92,25 +93,41 @@ class Authenticator:
         return cls(check, trusted_proxies or [])
 
     def requires(self, *scopes: str) -> Dependency:
-        """A dependency yielding the caller when it holds every scope named."""
+        """A dependency yielding the caller when it holds every scope named.
+
+        After :meth:`install`, the rate-limit headers are added to the answer by the middleware
+        it installs; before it, by the dependency itself (FastAPI's response parameter, which
+        costs more per request)."""
+        if self._installed:
+
+            async def light(request: Request) -> Principal:
+                return await self._caller(request, scopes)
+
+            return light
 
         async def dependency(request: Request, response: Response) -> Principal:
-            try:
-                checked = await self._check(self._presented(request), scopes)
-            except TesseraError:
-                raise
-            except Exception as unexpected:
-                raise _internal_error(request) from unexpected
-            quota = checked.quota if isinstance(checked, Refused) else checked.rate_limit
-            if quota is not None:  # for the answer, whichever it is
-                request.scope.setdefault("state", {})["rate_limit"] = quota
+            principal = await self._caller(request, scopes)
+            quota = request.scope.get("state", {}).get("rate_limit")
+            if quota is not None:
                 for name, value in rate_limit_headers(quota):
                     response.headers[name] = value
-            if isinstance(checked, Refused):
-                raise refusal_error(checked)
-            return checked.principal
+            return principal
 
         return dependency
+
+    async def _caller(self, request: Request, scopes: tuple[str, ...]) -> Principal:
+        try:
+            checked = await self._check(self._presented(request.scope), scopes)
+        except TesseraError:
+            raise
+        except Exception as unexpected:
+            raise _internal_error(request) from unexpected
+        quota = checked.quota if isinstance(checked, Refused) else checked.rate_limit
+        if quota is not None:  # for the answer, whichever it is
+            request.scope.setdefault("state", {})["rate_limit"] = quota
+        if isinstance(checked, Refused):
+            raise refusal_error(checked)
+        return checked.principal
 
     def forget(self, key: str) -> None:
         """Drop what is cached about ``key``, after hearing it was revoked elsewhere (with
@@ -131,17 +148,46 @@ class Authenticator:
             return response
 
         app.add_exception_handler(TesseraError, handler)
+        app.add_middleware(RateLimitHeaders)
+        self._installed = True
 
-    def _presented(self, request: HTTPConnection) -> Presented:
-        credential = presented_credential(request)
+    def _presented(self, scope: Scope) -> Presented:
+        headers = header_map(scope)
+        credential = credential_of(headers)
         if not credential:
             raise Unauthorized("This endpoint needs an API key.", credential_presented=False)
         return Presented(
-            credential=credential,
-            workspace_id=request.headers.get("x-workspace-id"),
-            organization_id=request.headers.get("x-organization-id"),
-            client=ClientInfo(client_ip(request, self._trusted), request.headers.get("user-agent")),
+            credential,
+            headers.get("x-workspace-id"),
+            headers.get("x-organization-id"),
+            scope_client_ip(scope, headers, self._trusted),
         )
+
+
+class RateLimitHeaders:
+    """Pure ASGI middleware: the rate-limit headers of the request's decision on its answer,
+    leaving out any the answer already has (an error's Retry-After)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decision = scope.get("state", {}).get("rate_limit")
+                if decision is not None:
+                    headers = list(message.get("headers", ()))
+                    present = {bytes(name).lower() for name, _ in headers} & RAW_NAMES
+                    limits = raw_rate_limit_headers(decision)
+                    headers += [(n, v) for n, v in limits if n not in present]
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
 
 
 def _internal_error(request: Request) -> InternalError:
@@ -189,7 +235,7 @@ class _RemoteCheck:
             # Spend the quota the server reported as left; the uses are reported next time.
             self.cache.update(
                 key_digest,
-                replace(cached, budget=cached.budget - 1, unreported=cached.unreported + 1),
+                cached._replace(budget=cached.budget - 1, unreported=cached.unreported + 1),
             )
             return Checked(cached.principal, None)
         uses = 1 + (cached.unreported if cached is not None else 0)
@@ -206,7 +252,7 @@ class _RemoteCheck:
             "key": presented.credential,
             "required_scopes": list(scopes),
             "workspace_id": presented.workspace_id,
-            "client_ip": presented.client.ip,
+            "client_ip": presented.client_ip,
             "uses": uses,
         }
         try:
@@ -225,7 +271,7 @@ def _still_fits(cached: Checked, presented: Presented, scopes: tuple[str, ...]) 
     return (
         not cached.principal.missing_scopes(scopes)
         and presented.workspace_id is None
-        and presented.client.ip == cached.client_ip
+        and presented.client_ip == cached.client_ip
     )
 
 
@@ -250,7 +296,7 @@ def _from_answer(answer: dict[str, Any], presented: Presented) -> Checked | Refu
         via="api_key",
     )
     budget = decision.remaining if decision else 0
-    return Checked(principal, decision, presented.client.ip, budget)
+    return Checked(principal, decision, presented.client_ip, budget)
 
 
 def _decision(limit: dict[str, Any], refused: bool) -> RateLimitDecision:

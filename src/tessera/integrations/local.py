@@ -6,15 +6,12 @@ application in remote mode never loads the server (SQLAlchemy, the deployment).
 
 from __future__ import annotations
 
-from functools import partial
-
 from starlette.concurrency import run_in_threadpool
 
 from tessera.authz import Refused, RequestFacts
 from tessera.clock import Clock
 from tessera.config import Config
 from tessera.deployment import Tessera
-from tessera.errors import WouldBlock
 from tessera.integrations.checks import Checked, Presented
 
 
@@ -30,16 +27,15 @@ class LocalCheck:
     async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked | Refused:
         facts = RequestFacts(
             presented.credential,
-            required_scopes=scopes,
-            workspace_id=presented.workspace_id,
-            organization_id=presented.organization_id,
-            client_ip=presented.client.ip,
+            scopes,
+            None,
+            presented.workspace_id,
+            False,
+            presented.organization_id,
+            presented.client_ip,
         )
-        decide = self.tessera.authorizer.decide
-        try:  # from the caches, on the event loop
-            decision = decide(facts, allow_database=False)
-        except WouldBlock:  # a look-up must wait: in a worker thread
-            decision = await run_in_threadpool(partial(decide, facts, allow_database=True))
+        # From the caches on the event loop; in a worker thread only when a look-up must wait.
+        decision = await self.tessera.authorizer.decide_on_loop(facts, run_in_threadpool)
         if isinstance(decision, Refused):
             return decision
         return Checked(decision.principal, decision.quota)

@@ -10,7 +10,7 @@ pipeline's (``authz/``); each decision about an existing key is counted as a use
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from tessera.accounts.store import AccountStore
 from tessera.clock import Clock
@@ -40,6 +40,18 @@ class KeyIdentity:
     principal: Principal | None = None
 
 
+class _Cached(NamedTuple):
+    """A cached key: its record, and the answer for it while it is valid, built once (for a
+    key with its own scopes, whose principal never changes while it is cached)."""
+
+    record: KeyRecord
+    valid: KeyIdentity | None
+
+
+MALFORMED = KeyIdentity("malformed")
+NOT_FOUND = KeyIdentity("not_found")
+
+
 class KeyVerifier:
     def __init__(
         self,
@@ -59,7 +71,7 @@ class KeyVerifier:
         self._clock = clock
         self._catalog = catalog
         self._usage = usage
-        self._cache: TtlCache[KeyRecord | str] = TtlCache(
+        self._cache: TtlCache[_Cached | str] = TtlCache(
             clock, ttl=CACHE_TTL_SECONDS, max_entries=CACHE_MAX_ENTRIES
         )
         self._workspaces: TtlCache[str] = TtlCache(
@@ -79,14 +91,18 @@ class KeyVerifier:
         if self._bus is not None:
             self._bus.close()
 
-    def load(self, key_digest: str) -> KeyRecord | str:
+    def load(self, key_digest: str) -> KeyRecord | None:
         self._cache.lease.check_fallback()
         generation = self._cache.generation
         key = self._keys.by_digest(key_digest)
         matches = key is not None and same_digest(key.digest, key_digest)
-        found: KeyRecord | str = KeyRecord.of(key) if key is not None and matches else _MISSING
-        self._cache.put(key_digest, found, read_at_generation=generation)
-        return found
+        if key is None or not matches:
+            self._cache.put(key_digest, _MISSING, read_at_generation=generation)
+            return None
+        record = KeyRecord.of(key)
+        valid = KeyIdentity("valid", record, record.principal) if record.principal else None
+        self._cache.put(key_digest, _Cached(record, valid), read_at_generation=generation)
+        return record
 
     def identify(self, raw: str, *, client_ip: str | None, allow_database: bool) -> KeyIdentity:
         """What ``raw`` is, from the client at ``client_ip``; with ``allow_database=False`` it
@@ -95,15 +111,25 @@ class KeyVerifier:
         found = self._cache.get(key_digest)
         if found is None:  # only digests of well-formed keys are ever cached
             if key_format.parse(raw, self._prefix) is None:
-                return KeyIdentity("malformed")
+                return MALFORMED
             if not allow_database:
                 raise WouldBlock
-            found = self.load(key_digest)
-        if not isinstance(found, KeyRecord):
-            return KeyIdentity("not_found")
-        if found.scopes is None and not allow_database:
+            record = self.load(key_digest)
+            return NOT_FOUND if record is None else self._judge(record, client_ip)
+        if found.__class__ is str:
+            return NOT_FOUND
+        assert isinstance(found, _Cached)
+        record, valid = found
+        if (
+            valid is not None  # its own scopes: nothing to look up
+            and record.revoked_at is None
+            and record.allowed_networks is None
+            and (record.expires_at is None or record.expires_at > self._clock.now())
+        ):
+            return valid
+        if record.scopes is None and not allow_database:
             raise WouldBlock  # an inheriting key asks for its creator's role
-        return self._judge(found, client_ip)
+        return self._judge(record, client_ip)
 
     def record_use(
         self, key_id: str, *, accepted: bool, count: int, client_ip: str | None = None

@@ -19,3 +19,32 @@ def rate_limit_headers(decision: RateLimitDecision) -> list[tuple[str, str]]:
     if not decision.allowed:
         headers.append(("Retry-After", str(max(1, decision.retry_after))))
     return headers
+
+
+RAW_NAMES = frozenset(
+    (
+        b"x-ratelimit-limit",
+        b"x-ratelimit-remaining",
+        b"x-ratelimit-reset",
+        b"ratelimit-policy",
+        b"ratelimit",
+        b"retry-after",
+    )
+)
+
+
+def raw_rate_limit_headers(decision: RateLimitDecision) -> list[tuple[bytes, bytes]]:
+    """:func:`rate_limit_headers` as an ASGI server sends them: lower-case names, bytes."""
+    limit = str(decision.limit).encode()
+    remaining = str(decision.remaining).encode()
+    reset = str(decision.reset_seconds).encode()
+    headers = [
+        (b"x-ratelimit-limit", limit),
+        (b"x-ratelimit-remaining", remaining),
+        (b"x-ratelimit-reset", reset),
+        (b"ratelimit-policy", b'"%s";q=%s;w=%d' % (POLICY.encode(), limit, decision.window)),
+        (b"ratelimit", b'"%s";r=%s;t=%s' % (POLICY.encode(), remaining, reset)),
+    ]
+    if not decision.allowed:
+        headers.append((b"retry-after", str(max(1, decision.retry_after)).encode()))
+    return headers

@@ -19,6 +19,10 @@ class RateLimiter(Protocol):
         """The decision a request would get now, without counting one."""
         ...
 
+    async def hit_async(self, key: str, quota: Quota, cost: int = 1) -> RateLimitDecision:
+        """:meth:`hit` for a caller on the event loop, which it never blocks."""
+        ...
+
     def reset(self, key: str) -> None: ...
 
 
@@ -40,6 +44,9 @@ class MemoryRateLimiter:
             if len(self._tats) > self._max_keys:
                 self._tats.popitem(last=False)
         return decision
+
+    async def hit_async(self, key: str, quota: Quota, cost: int = 1) -> RateLimitDecision:
+        return self.hit(key, quota, cost)
 
     def peek(self, key: str, quota: Quota) -> RateLimitDecision:
         with self._lock:

@@ -18,14 +18,32 @@ class RateLimits:
         self.in_process = isinstance(limiter, MemoryRateLimiter)
         self._default = Quota(limits.requests, limits.per_seconds)
         self._failures = Quota(limits.failures_per_ip, limits.failures_per_seconds)
+        self._quotas: dict[tuple[int, int], Quota] = {}  # the keys' own quotas, built once
 
     def charge(self, principal: Principal, cost: int = 1) -> RateLimitDecision | None:
         """Count ``cost`` requests against the credential's quota, all or none; the decision
         says whether they were allowed. Service tokens are not limited (None)."""
         if principal.kind == "service":
             return None
-        quota = Quota(*principal.rate_limit) if principal.rate_limit else self._default
+        own = principal.rate_limit
+        quota = self._default if own is None else self._quota(own)
         return self._limiter.hit(credential_key(principal), quota, cost)
+
+    async def charge_async(self, principal: Principal, cost: int = 1) -> RateLimitDecision | None:
+        """:meth:`charge` on the event loop: a shared limiter is asked without a thread."""
+        if principal.kind == "service":
+            return None
+        own = principal.rate_limit
+        quota = self._default if own is None else self._quota(own)
+        return await self._limiter.hit_async(credential_key(principal), quota, cost)
+
+    def _quota(self, own: tuple[int, int]) -> Quota:
+        quota = self._quotas.get(own)
+        if quota is None:
+            if len(self._quotas) >= 1024:
+                self._quotas.clear()
+            quota = self._quotas[own] = Quota(*own)
+        return quota
 
     def count_failure(self, ip: str | None) -> RateLimitDecision | None:
         """Count a failed authentication (a bad key, token or service token) from ``ip``; the

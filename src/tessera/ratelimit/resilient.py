@@ -47,6 +47,14 @@ class ResilientRateLimiter:
             self._outage(error)
             return self.local.hit(key, self._share(quota), cost)
 
+    async def hit_async(self, key: str, quota: Quota, cost: int = 1) -> RateLimitDecision:
+        """:meth:`hit` on the event loop, without a worker thread."""
+        try:
+            return await self.shared.hit_async(key, quota, cost)
+        except redis.RedisError as error:
+            self._outage(error)
+            return self.local.hit(key, quota, cost)
+
     def peek(self, key: str, quota: Quota) -> RateLimitDecision:
         try:
             return self.shared.peek(key, quota)

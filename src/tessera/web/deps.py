@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from starlette.requests import HTTPConnection, Request
+from starlette.types import Scope
 
 from tessera.authz import Decision, Refused, RequestFacts, refusal_error
 from tessera.deployment import Tessera
 from tessera.edge.clientip import client_ip
 from tessera.edge.facts import request_facts
 from tessera.principal import ClientInfo, Principal
-from tessera.web.cookies import add_response_header, set_cookie_header
+from tessera.web.cookies import set_cookie_header
 
 
 def tessera_of(request: HTTPConnection) -> Tessera:
@@ -64,11 +65,18 @@ def admit(request: HTTPConnection, facts: RequestFacts, decision: Decision) -> P
     """The caller a decision allows; a refusal is raised as its error. Either way the quota's
     figures go out as headers on whatever response this request gets (``web/middleware.py``),
     and so does the session cookie when its idle limit moved."""
+    return admit_scope(request.scope, tessera_of(request), facts, decision)
+
+
+def admit_scope(
+    scope: Scope, tessera: Tessera, facts: RequestFacts, decision: Decision
+) -> Principal:
+    """:func:`admit` for a plain ASGI handler."""
     if decision.quota is not None:
-        request.scope.setdefault("state", {})["rate_limit"] = decision.quota
+        scope.setdefault("state", {})["rate_limit"] = decision.quota
     if decision.renew_session and facts.session is not None:
-        tessera = tessera_of(request)
-        add_response_header(request, "set-cookie", set_cookie_header(tessera, facts.session))
+        cookie = set_cookie_header(tessera, facts.session)
+        scope.setdefault("state", {}).setdefault("headers", []).append(("set-cookie", cookie))
     if isinstance(decision, Refused):
         raise refusal_error(decision)
     return decision.principal

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera.errors import TesseraError
 from tessera.ids import next_request_id
-from tessera.ratelimit.headers import rate_limit_headers
+from tessera.ratelimit.headers import RAW_NAMES, raw_rate_limit_headers
 from tessera.web.inputs import refusal
 from tessera.web.problems import error_response
 
@@ -57,10 +57,12 @@ class RequestContextMiddleware:
                 status["code"] = message["status"]
                 status["sent"] = True
                 headers = [*message.get("headers", ()), id_header]
-                headers += [(n.encode(), v.encode()) for n, v in state.get("headers", ())]
+                extra = state.get("headers")
+                if extra:
+                    headers += [(n.encode(), v.encode()) for n, v in extra]
                 decision = state.get("rate_limit")
                 if decision is not None:
-                    headers += _encoded(rate_limit_headers(decision), message)
+                    headers += _encoded(raw_rate_limit_headers(decision), message)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -87,14 +89,12 @@ class RequestContextMiddleware:
                 _log(scope, status["code"], started, request_id)
 
 
-def _encoded(headers: list[tuple[str, str]], message: Message) -> list[tuple[bytes, bytes]]:
-    """The rate-limit headers, leaving out a Retry-After the response already has."""
-    present = {name.lower() for name, _ in message.get("headers", ())}
-    return [
-        (name.lower().encode(), value.encode())
-        for name, value in headers
-        if name.lower().encode() not in present
-    ]
+def _encoded(headers: list[tuple[bytes, bytes]], message: Message) -> list[tuple[bytes, bytes]]:
+    """The rate-limit headers, leaving out any the response already has (a Retry-After)."""
+    present = {bytes(name).lower() for name, _ in message.get("headers", ())} & RAW_NAMES
+    if not present:
+        return headers
+    return [(name, value) for name, value in headers if name not in present]
 
 
 def _declared_length(scope: Scope) -> int | None:

@@ -11,17 +11,16 @@ from typing import Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tessera.authz import Refused, refusal_error
-from tessera.edge.clientip import forwarded_client_ip
-from tessera.edge.facts import request_facts
+from tessera.authz import Refused, RequestFacts, refusal_error
+from tessera.deployment import Tessera
+from tessera.edge.clientip import scope_client_ip, scope_forwarded_client_ip
+from tessera.edge.facts import header_map, scope_facts
 from tessera.errors import Unauthorized, WouldBlock
 from tessera.principal import Principal
 from tessera.web import resources
-from tessera.web.deps import admit, client_info, tessera_of
+from tessera.web.deps import admit_scope
 from tessera.web.fastpath import HandledRoute
 from tessera.web.openapi import AUTHENTICATED, error_response, problems
 
@@ -79,15 +78,51 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 
 
 class ForwardAuthEndpoint:
-    """The endpoint: a plain ASGI handler (``web/fastpath.py``)."""
+    """The endpoint: a plain ASGI handler (``web/fastpath.py``). The headers are read once into
+    a dict, and the answer for a principal is rendered once and sent as raw ASGI messages."""
+
+    def __init__(self) -> None:
+        self._rendered = _Renderings()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        try:
-            response = decide(request, allow_database=False)
-        except WouldBlock:
-            response = await run_in_threadpool(decide, request, allow_database=True)
-        await response(scope, receive, send)
+        tessera: Tessera = scope["app"].state.tessera
+        headers = header_map(scope)
+        try:  # from the caches, on the event loop
+            facts = _facts(tessera, scope, headers, allow_database=False)
+        except WouldBlock:  # a look-up must wait: in a worker thread
+            facts = await run_in_threadpool(_facts, tessera, scope, headers, True)
+        decision = await tessera.authorizer.decide_on_loop(facts, run_in_threadpool)
+        body, raw = self._rendered.of(admit_scope(scope, tessera, facts, decision))
+        await send({"type": "http.response.start", "status": 200, "headers": list(raw)})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _Renderings:
+    """The 200 answer per principal, kept while the principal object lives in the key cache
+    (a cached key answers with the same object each time), bounded."""
+
+    MAX = 4096
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[Principal, bytes, tuple[tuple[bytes, bytes], ...]]] = {}
+
+    def of(self, principal: Principal) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
+        found = self._by_id.get(id(principal))
+        if found is not None and found[0] is principal:
+            return found[1], found[2]
+        body = orjson.dumps(identity_body(principal))
+        raw = (
+            *(
+                (n.lower().encode(), v.encode("latin-1"))
+                for n, v in identity_headers(principal).items()
+            ),
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/json"),
+        )
+        if len(self._by_id) >= self.MAX:
+            self._by_id.clear()
+        self._by_id[id(principal)] = (principal, body, raw)
+        return body, raw
 
 
 def forward_auth() -> None:
@@ -113,37 +148,39 @@ route = HandledRoute(
 )
 
 
-def decide(request: Request, *, allow_database: bool) -> Response:
-    tessera = tessera_of(request)
-    _check_proxy(request, allow_database)
-    method = request.headers.get("x-original-method") or request.headers.get("x-forwarded-method")
-    uri = request.headers.get("x-original-uri") or request.headers.get("x-forwarded-uri")
+def _facts(
+    tessera: Tessera, scope: Scope, headers: dict[str, str], allow_database: bool
+) -> RequestFacts:
+    """The facts of the request the proxy asks about, once the proxy has proved who it is."""
+    trusted = tessera.config.trusted_proxies
+    _check_proxy(tessera, scope, headers, allow_database)
+    method = headers.get("x-original-method") or headers.get("x-forwarded-method")
+    uri = headers.get("x-original-uri") or headers.get("x-forwarded-uri")
     if not method or not uri:
         raise Unauthorized("The proxy must send the original method and URI.")
-    facts = request_facts(
-        request,
-        trusted_proxies=tessera.config.trusted_proxies,
+    return scope_facts(
+        scope,
+        headers,
+        trusted_proxies=trusted,
         cookie_name=tessera.config.session.cookie_name,
         # The proxy has proved who it is, so the client it names is the client (SPEC 5).
-        address=forwarded_client_ip(request, tessera.config.trusted_proxies),
+        address=scope_forwarded_client_ip(scope, headers, trusted),
         route=(method, uri),
     )
-    decision = tessera.authorizer.decide(facts, allow_database=allow_database)
-    principal = admit(request, facts, decision)
-    body = orjson.dumps(identity_body(principal))
-    return Response(body, media_type="application/json", headers=identity_headers(principal))
 
 
-def _check_proxy(request: Request, allow_database: bool) -> None:
+def _check_proxy(
+    tessera: Tessera, scope: Scope, headers: dict[str, str], allow_database: bool
+) -> None:
     """The caller's service token; a wrong one counts against the caller's own address."""
-    token = request.headers.get("x-tessera-service-token")
+    token = headers.get("x-tessera-service-token")
     if not token:
         raise Unauthorized("The proxy must send a service token in X-Tessera-Service-Token.")
 
     def caller_ip() -> str | None:  # read only when the token is refused
-        return client_info(request).ip
+        return scope_client_ip(scope, headers, tessera.config.trusted_proxies)
 
-    proxy = tessera_of(request).authorizer.service(token, caller_ip, allow_database=allow_database)
+    proxy = tessera.authorizer.service(token, caller_ip, allow_database=allow_database)
     if isinstance(proxy, Refused):
         raise refusal_error(proxy)
 

@@ -128,7 +128,7 @@ def delete_client(
     "/{client_id}/rotate-secret",
     status_code=201,
     response_model=resources.NewOAuthClient,
-    responses=problems(*AUTHENTICATED, 422),
+    responses=problems(*AUTHENTICATED, *JSON_BODY),
     openapi_extra=CREDENTIALS,
 )
 def rotate_secret(

@@ -19,11 +19,13 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tessera.authz import Decision, Refused, RequestFacts, refusal_error
+from tessera.authz import Allowed, Decision, Refused, RequestFacts, refusal_error
 from tessera.clock import rfc3339
 from tessera.deployment import Tessera
 from tessera.edge.clientip import client_ip
 from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed, WouldBlock
+from tessera.principal import Principal
+from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.text import UNCLEAN_MESSAGE
 from tessera.web import resources
 from tessera.web.fastpath import HandledRoute
@@ -87,10 +89,47 @@ async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
     token = _bearer(scope)
     body = _parse(raw_body)
     try:  # from the caches, on the event loop
-        decision = _verify(tessera, scope, token, body, allow_database=False)
+        _service(tessera, scope, token, allow_database=False)
     except WouldBlock:  # a cache missed: ask the database from a worker thread
-        decision = await run_in_threadpool(_verify, tessera, scope, token, body, True)
+        await run_in_threadpool(_service, tessera, scope, token, True)
+    facts = RequestFacts(
+        body.key,
+        tuple(body.required_scopes),
+        None,
+        body.workspace_id,
+        body.require_workspace,
+        None,
+        body.client_ip,
+        keys_only=True,
+        uses=body.uses,
+    )
+    decision = await tessera.authorizer.decide_on_loop(facts, run_in_threadpool)
+    if isinstance(decision, Allowed) and decision.quota is not None:
+        return _valid_verdict(decision.principal, decision.quota)
     return orjson.dumps(verdict_body(decision))
+
+
+_VALID: dict[int, tuple[Principal, bytes]] = {}
+
+
+def _valid_verdict(principal: Principal, quota: RateLimitDecision) -> bytes:
+    """:func:`verdict_body` of a valid key as JSON: what the key is, rendered once per
+    principal (a cached key answers with the same principal object each time), and its
+    figures. A principal acting in a workspace is a new object: rendered whole each time."""
+    found = _VALID.get(id(principal))
+    if found is None or found[0] is not principal:
+        whole = orjson.dumps(verdict_body(Allowed(principal, principal.workspace_id, None)))
+        if len(_VALID) >= 4096:
+            _VALID.clear()
+        found = _VALID[id(principal)] = (principal, whole[:-1])
+    figures = {
+        "limit": quota.limit,
+        "remaining": quota.remaining,
+        "reset_seconds": quota.reset_seconds,
+    }
+    if not quota.allowed:
+        figures["retry_after"] = quota.retry_after
+    return found[1] + b',"rate_limit":' + orjson.dumps(figures) + b"}"
 
 
 class _JsonResponse(Response):
@@ -107,9 +146,8 @@ class _JsonResponse(Response):
         await send({"type": "http.response.body", "body": self.payload})
 
 
-def _verify(
-    tessera: Tessera, scope: Scope, token: str | None, body: VerifyBody, allow_database: bool
-) -> Decision:
+def _service(tessera: Tessera, scope: Scope, token: str | None, allow_database: bool) -> None:
+    """The caller must be one of the platform's services."""
     if token is None:
         raise Unauthorized(
             "The verification API needs a service token.", credential_presented=False
@@ -122,16 +160,6 @@ def _verify(
     )
     if isinstance(caller, Refused):
         raise refusal_error(caller)
-    facts = RequestFacts(
-        body.key,
-        required_scopes=tuple(body.required_scopes),
-        workspace_id=body.workspace_id,
-        require_workspace=body.require_workspace,
-        client_ip=body.client_ip,
-        keys_only=True,
-        uses=body.uses,
-    )
-    return tessera.authorizer.decide(facts, allow_database=allow_database)
 
 
 async def _read_body(receive: Receive) -> bytes:

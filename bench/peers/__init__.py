@@ -1,0 +1,1 @@
+"""The peer: a Django + DRF + djangorestframework-api-key protected endpoint (``drf/``)."""
