@@ -78,7 +78,7 @@ REMOTE_APPLICATION = textwrap.dedent(
     async def contacts(principal=Depends(auth.requires("contacts:read"))):
         return principal.id
 
-    response = TestClient(app).get("/v1/contacts", headers={"X-API-Key": "tsr_live_x"})
+    response = TestClient(app).get("/v1/contacts", headers={"X-API-Key": "tsr_live_" + "a" * 36})
     assert response.json() == "key_1", response.text
     print(json.dumps(sorted(sys.modules)))
     """

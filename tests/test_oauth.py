@@ -3,6 +3,8 @@ tokens as credentials on the API, refresh, revocation, introspection, and every 
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +17,7 @@ from tessera.clock import ManualClock
 from tessera.deployment import Tessera
 from tessera.storage.db import engine_url
 from tessera.web.app import create_app
-from tests.helpers import Account, assert_problem, service_token, sign_up
+from tests.helpers import PASSWORD, Account, assert_problem, service_token, sign_up
 from tests.oauth_flow import (
     REDIRECT_URI,
     Pkce,
@@ -227,6 +229,82 @@ def test_consent_is_remembered_per_client_and_scopes(
     assert asked.status_code == 200 and "Allow" in asked.text
 
 
+def _auth_time(web: TestClient, registered: dict[str, Any], code: str, verifier: str) -> int:
+    """The auth_time of the ID token issued for ``code``."""
+    tokens = exchange(web, registered, code, verifier).json()
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    auth_time: int = claims["auth_time"]
+    return auth_time
+
+
+def test_prompt_login_asks_a_signed_in_person_to_sign_in_again(
+    web: TestClient, clock: ManualClock, owner: Account, registered: dict[str, Any]
+) -> None:
+    """OIDC Core 3.1.2.1: prompt=login is not answered from the existing session, even with
+    consent remembered; the sign-in page asks again and the request resumes with a new
+    auth_time."""
+    sign_in(web, owner.email)
+    signed_at = int(clock.now().timestamp())
+    answer_consent(web, authorize_url(registered["id"], Pkce.new()))  # consent remembered
+    clock.advance(600)
+    pkce = Pkce.new()
+    detour = web.get(authorize_url(registered["id"], pkce, prompt="login"))
+    assert detour.status_code == 303, detour.text
+    login = detour.headers["location"]
+    assert login.startswith("/login?")
+    page = web.get(login)  # signed in, yet the form is shown
+    assert page.status_code == 200 and 'action="/login"' in page.text, page.text
+    after = re.search(r'name="next" value="([^"]+)"', page.text)
+    assert after is not None
+    resume = html.unescape(after.group(1))
+    assert "prompt=login" not in resume and resume.startswith("/oauth2/authorize?")
+    signed = web.post("/login", data={"email": owner.email, "password": PASSWORD, "next": resume})
+    assert signed.status_code == 303 and signed.headers["location"] == resume
+    params = redirect_params(web.get(resume))
+    auth_time = _auth_time(web, registered, params["code"], pkce.verifier)
+    assert auth_time == signed_at + 600
+
+
+def test_max_age_asks_for_a_sign_in_once_the_session_is_older(
+    web: TestClient, clock: ManualClock, owner: Account, registered: dict[str, Any]
+) -> None:
+    """max_age: a session signed in longer ago than it allows is sent to sign in again; a
+    younger one is answered at once; a max_age that is no number is invalid_request."""
+    sign_in(web, owner.email)
+    answer_consent(web, authorize_url(registered["id"], Pkce.new()))
+    clock.advance(600)
+    young = web.get(authorize_url(registered["id"], Pkce.new(), max_age="3600"))
+    assert "code" in redirect_params(young)
+    old = web.get(authorize_url(registered["id"], Pkce.new(), max_age="300"))
+    assert old.status_code == 303 and old.headers["location"].startswith("/login?"), old.text
+    assert web.get(old.headers["location"]).status_code == 200
+    wrong = redirect_params(web.get(authorize_url(registered["id"], Pkce.new(), max_age="soon")))
+    assert wrong["error"] == "invalid_request" and wrong["state"] == "st-123"
+
+
+def test_prompt_none_answers_login_required_or_consent_required_to_the_client(
+    web: TestClient, clock: ManualClock, owner: Account, registered: dict[str, Any]
+) -> None:
+    """prompt=none never shows a page: no session is login_required, a session without
+    consent is consent_required, a session too old for max_age is login_required; with a
+    session and consent remembered the code comes back at once."""
+
+    def silent(**params: str) -> dict[str, str]:
+        return redirect_params(web.get(authorize_url(registered["id"], Pkce.new(), **params)))
+
+    for scope in ("openid contacts:read", "contacts:read"):
+        nobody = silent(prompt="none", scope=scope)
+        assert nobody["error"] == "login_required" and nobody["iss"] == ISSUER, nobody
+        assert nobody["state"] == "st-123"
+    sign_in(web, owner.email)
+    assert silent(prompt="none")["error"] == "consent_required"
+    answer_consent(web, authorize_url(registered["id"], Pkce.new()))
+    assert "code" in silent(prompt="none")
+    clock.advance(600)
+    assert silent(prompt="none", max_age="60")["error"] == "login_required"
+    assert silent(prompt="none login")["error"] == "invalid_request"
+
+
 def test_the_consent_page_names_the_app_its_owner_and_each_scope(
     web: TestClient, owner: Account, registered: dict[str, Any]
 ) -> None:
@@ -400,6 +478,51 @@ def test_a_wrong_client_secret_is_invalid_client(
         auth=(registered["client_id"], "cs_wrong"),
     )
     oauth_error(response, 401, "invalid_client")
+
+
+THROTTLED = {
+    "public_url": ISSUER,
+    "rate_limit": {"failures_per_ip": 3, "failures_per_seconds": 300},
+}
+
+
+@pytest.mark.parametrize("config_overrides", [THROTTLED])
+def test_failed_client_authentication_is_throttled_per_address_like_a_bad_key(
+    web: TestClient, clock: ManualClock, owner: Account, registered: dict[str, Any]
+) -> None:
+    """A wrong client secret (token, revocation, introspection endpoints) counts against the
+    address as a bad key does, in the same counter; past failures_per_ip it answers 429 with
+    Retry-After in the RFC 6749 shape. A correct secret is still accepted; a request that
+    presents no client credentials is no failure."""
+    wrong = (registered["client_id"], "cs_wrong")
+    for _ in range(5):  # nothing presented: refused, not counted
+        oauth_error(web.post("/oauth2/introspect", data={"token": "x"}), 401, "invalid_client")
+    bad_key = {"X-API-Key": "tsr_live_" + "A" * 36}
+    assert web.get("/v1/workspaces", headers=bad_key).status_code == 401
+    grant = {"grant_type": "client_credentials"}
+    oauth_error(web.post("/oauth2/token", data=grant, auth=wrong), 401, "invalid_client")
+    revoked = web.post("/oauth2/revoke", data={"token": "x"}, auth=wrong)
+    oauth_error(revoked, 401, "invalid_client")
+    for answer in (
+        web.post("/oauth2/token", data=grant, auth=wrong),
+        web.post("/oauth2/revoke", data={"token": "x"}, auth=wrong),
+        web.post(
+            "/oauth2/introspect", data={"token": "x"}, headers={"Authorization": "Bearer svc_x"}
+        ),
+        web.post(
+            "/oauth2/token",
+            data={**grant, "client_id": registered["client_id"], "client_secret": "cs_wrong"},
+        ),
+    ):
+        assert answer.status_code == 429, answer.text
+        assert int(answer.headers["Retry-After"]) > 0
+        body = answer.json()
+        assert body["error"] == "invalid_client" and body["error_description"], body
+    assert web.get("/v1/workspaces", headers=bad_key).status_code == 429  # one counter
+    accepted = web.post("/oauth2/token", data=grant, auth=client_auth(registered))
+    assert accepted.status_code == 200, accepted.text
+    clock.advance(300)
+    oauth_error(web.post("/oauth2/token", data=grant, auth=wrong), 401, "invalid_client")
 
 
 def test_a_member_asking_for_an_admin_only_scope_does_not_get_it(
@@ -789,6 +912,52 @@ def test_the_fastapi_integration_accepts_an_oauth_token_until_its_grant_ends(
         web.delete(f"/v1/me/grants/{grant['id']}", headers=owner.headers)
         refused = customer.get("/v1/contacts", headers=bearer(tokens["access_token"]))
         assert refused.status_code == 401
+
+
+def test_the_verification_api_and_remote_mode_refuse_oauth_tokens_as_they_do_user_tokens(
+    web: TestClient, tessera: Tessera, owner: Account, registered: dict[str, Any]
+) -> None:
+    """SPEC section 5: POST /v1/keys/verify judges API keys, and remote mode asks it, so a
+    person's OAuth token gets there the answer a person's own token gets: no principal. In
+    remote mode that is 401, the answer to a credential that is no key, never a 503."""
+    import httpx
+    from fastapi import Depends, FastAPI
+
+    from tessera import Principal
+    from tessera.integrations.fastapi import Authenticator
+
+    oauth_token = tokens_for(web, owner, registered)["access_token"]
+    raw_service_token = service_token(tessera)
+
+    def verdict(token: str) -> tuple[int, Any]:
+        answer = web.post(
+            "/v1/keys/verify",
+            json={"key": token},
+            headers={"Authorization": f"Bearer {raw_service_token}"},
+        )
+        return answer.status_code, answer.json().get("valid")
+
+    assert verdict(oauth_token) == verdict(owner.access_token)
+    assert verdict(oauth_token)[1] is not True
+    auth = Authenticator.remote(
+        ISSUER, raw_service_token, transport=httpx.ASGITransport(app=web.app)
+    )
+    app = FastAPI()
+    auth.install(app)
+
+    @app.get("/v1/contacts")
+    async def contacts(principal: Principal = Depends(auth.requires("contacts:read"))) -> Any:
+        return principal.id
+
+    with TestClient(app) as customer:
+        answers = [
+            customer.get("/v1/contacts", headers=bearer(token))
+            for token in (oauth_token, owner.access_token, "tsr_live_" + "A" * 36)
+        ]
+    bodies = [a.json() for a in answers]
+    assert [a.status_code for a in answers] == [401, 401, 401], bodies
+    assert all(a.headers["content-type"].startswith("application/problem+json") for a in answers)
+    assert bodies[0] == bodies[1] == bodies[2] and bodies[0]["code"] == "unauthorized"
 
 
 @pytest.mark.parametrize(

@@ -233,6 +233,7 @@ class Tessera:
             store.client,
             self._service_token_valid,
             sorted(self.catalog.scopes),
+            self.rate_limits.count_failure,
         )
 
     def _service_token_valid(self, raw: str) -> bool:

@@ -3,7 +3,8 @@
 ``Authenticator.local(config)`` reads the same database and Redis as the Tessera server and
 accepts every credential (API keys, user tokens); it loads the server's code
 (``integrations/local.py``), which remote mode never does.
-``Authenticator.remote(url, service_token)`` asks the verification API and accepts API keys;
+``Authenticator.remote(url, service_token)`` asks the verification API and accepts API keys
+only (a user's or an OAuth access token is refused, ``401``, without asking);
 it caches answers for ``cache_seconds`` and forgets a key as soon as it is told of its
 revocation (``forget()``, or the Redis eviction channel when ``redis_url`` is given).
 
@@ -41,6 +42,7 @@ from tessera.errors import (
 from tessera.ids import digest, next_request_id
 from tessera.integrations.checks import Check, Checked, Presented
 from tessera.keys.cache import EvictionBus, TtlCache
+from tessera.keys.format import KEY_PATTERN
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.ratelimit.headers import RAW_NAMES, rate_limit_headers, raw_rate_limit_headers
@@ -223,6 +225,10 @@ class _RemoteCheck:
         self.cache.evict(key_digest)
 
     async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked | Refused:
+        if KEY_PATTERN.match(presented.credential) is None:
+            # A user's or an OAuth access token, or anything else that is no API key: the
+            # verification API judges keys only, so this is refused as an unknown key is.
+            return verdict_refusal("malformed", workspace_id=presented.workspace_id)
         key_digest = digest(presented.credential)
         cached = self.cache.get(key_digest)
         if cached is not None and _still_fits(cached, presented, scopes) and cached.budget > 0:

@@ -19,6 +19,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749 import (
     ClientMixin,
+    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
@@ -37,10 +38,14 @@ from authlib.oidc.core.models import AuthorizationCodeMixin
 from tessera.oauth.clients import authenticate_secret
 from tessera.oauth.issuer import OFFLINE, IssuedToken, Subject, TokenIssuer
 from tessera.oauth.records import OPENID_SCOPES, AuthorizationCode, OAuthClient
+from tessera.ratelimit.gcra import RateLimitDecision
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post")
 SERVICE_METHOD = "service_token"
+THROTTLED = "Too many failed authentications from this address."
+# Counts a failed client authentication from an address; the refusal once it is past its limit.
+CountFailure = Callable[[str | None], RateLimitDecision | None]
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class HttpRequest:
     headers: dict[str, str]
     query: list[tuple[str, str]] = field(default_factory=list)
     form: list[tuple[str, str]] = field(default_factory=list)
+    client_ip: str | None = None  # the address failures are counted against
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ class _Request(OAuth2Request):
         self.payload = _Payload([*request.query, *request.form])
         self._args = dict(request.query)
         self._form = dict(request.form)
+        self.client_ip = request.client_ip
 
     @property
     def args(self) -> dict[str, str]:
@@ -176,6 +183,19 @@ class _Token(TokenMixin):
 
     def is_revoked(self) -> bool:
         return not self.issued.active
+
+
+class ThrottledClientError(InvalidClientError):
+    """A failed client authentication from an address past ``failures_per_ip``: still
+    ``invalid_client`` in the RFC 6749 shape, answered ``429`` with ``Retry-After``."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(description=THROTTLED, status_code=429)
+        self.retry_after = retry_after
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        headers: list[tuple[str, str]] = super().get_headers()
+        return [*headers, ("Retry-After", str(max(1, self.retry_after)))]
 
 
 class S256Only(CodeChallenge):
@@ -313,11 +333,13 @@ class AuthorizationServer(_AuthorizationServer):
         find_client: Callable[[str], OAuthClient | None],
         service_token_valid: Callable[[str], bool],
         catalog_scopes: list[str],
+        count_failure: CountFailure,
     ) -> None:
         super().__init__(scopes_supported=[*OPENID_SCOPES, *catalog_scopes])
         self.issuer = issuer
         self._find_client = find_client
         self._service_token_valid = service_token_valid
+        self._count_failure = count_failure
         self.register_grant(CodeGrant, [S256Only(required=True), OpenIDCode(issuer)])
         self.register_grant(RefreshGrant)
         self.register_grant(ClientCredentials)
@@ -331,6 +353,20 @@ class AuthorizationServer(_AuthorizationServer):
         if record is None or record.deleted_at is not None:
             return None
         return Client(record)
+
+    def authenticate_client(self, request: Any, methods: Any, endpoint: str = "token") -> Any:
+        """Authlib's client authentication, where a failure counts against the caller's address
+        as a bad key or service token does (SPEC section 5); a request that presented no client
+        credentials is refused without counting, as a request without a key is."""
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError:
+            if not _presents_client_credentials(request):
+                raise
+            throttled = self._count_failure(getattr(request, "client_ip", None))
+            if throttled is None:
+                raise
+            raise ThrottledClientError(throttled.retry_after) from None
 
     def save_token(self, token: dict[str, Any], request: Any) -> None:
         """Nothing to do: access tokens are signed JWTs and families are saved as issued."""
@@ -381,6 +417,15 @@ class AuthorizationServer(_AuthorizationServer):
         if not header or not header.startswith("Bearer "):
             return None
         return _ServiceCaller() if self._service_token_valid(header[7:].strip()) else None
+
+
+def _presents_client_credentials(request: Any) -> bool:
+    """Whether the request named a client or carried a secret or a token to authenticate it."""
+    headers = request.headers
+    if headers.get("Authorization") or headers.get("authorization"):
+        return True
+    form = request.form
+    return bool(form.get("client_id") or form.get("client_secret"))
 
 
 def _with_issuer(location: str, issuer: str) -> str:

@@ -24,6 +24,10 @@ def return_path(connection: HTTPConnection, target: object, default: str = DEFAU
     return target if origins.allows_return(target) else default
 
 
-def sign_in_url(target: str) -> str:
-    """The sign-in page, returning to ``target`` afterwards."""
-    return "/login?" + urlencode({"next": target})
+AGAIN = "again"  # the sign-in page asks even a signed-in person (OIDC prompt=login, max_age)
+
+
+def sign_in_url(target: str, *, again: bool = False) -> str:
+    """The sign-in page, returning to ``target`` afterwards; with ``again``, the page is shown
+    to a person already signed in too, for a fresh sign-in."""
+    return "/login?" + urlencode({"next": target, **({AGAIN: "1"} if again else {})})

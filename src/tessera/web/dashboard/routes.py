@@ -34,7 +34,7 @@ from tessera.web.dashboard.pages import (
     visitor,
 )
 from tessera.web.deps import client_info, tessera_of
-from tessera.web.return_path import return_path
+from tessera.web.return_path import AGAIN, return_path
 from tessera.web.routes.auth import SignupBody
 
 router = APIRouter(include_in_schema=False)
@@ -59,10 +59,12 @@ def home(request: Request) -> Response:
 @router.get("/login")
 def login_page(request: Request) -> Response:
     after = return_path(request, request.query_params.get("next"))
-    if visitor(request):
+    who = visitor(request)
+    if who is not None and AGAIN not in request.query_params:
         return _redirect(after)
     open_signup = tessera_of(request).config.signup == "open"
-    return render(request, "login.html", signup_open=open_signup, next=after)
+    email = who.user.email if who is not None else None
+    return render(request, "login.html", signup_open=open_signup, next=after, email=email)
 
 
 @router.post("/login")

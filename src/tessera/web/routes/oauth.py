@@ -6,10 +6,13 @@ the client or its redirect URI cannot be trusted."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -107,20 +110,28 @@ def _authorize(request: Request, oauth_request: HttpRequest) -> Response:
     tessera = tessera_of(request)
     who = visitor(request)
     try:
+        # Authlib validates the request, and answers prompt=none without a session with
+        # login_required (OpenID requests); the rest of prompt and max_age is ours.
         grant = tessera.oauth_server.get_consent_grant(oauth_request, end_user=who)
+        prompts = _prompts(grant)
+        sign_in = _sign_in_needed(tessera, who, grant, prompts)
     except OAuth2Error as error:
         return _authorize_error(tessera, oauth_request, error)
-    if who is None:
-        return RedirectResponse(sign_in_url(_here(request)), status_code=303)
+    if sign_in:
+        if "none" in prompts:
+            return _interaction_required(tessera, oauth_request, grant, LoginRequiredError)
+        return _to_sign_in(request, again=who is not None)
+    assert who is not None
     client: OAuthClient = grant.request.client.record
     choices = _choices(tessera, who, client, grant.request.scope or "")
     if not choices:
         return _error_page(request, "You belong to no organization that could allow this.")
-    prompt = grant.request.payload.data.get("prompt", "")
-    if len(choices) == 1 and "consent" not in prompt.split():
+    if len(choices) == 1 and "consent" not in prompts:
         organization_id, scopes = next(iter(choices.items()))
         if tessera.oauth_grants.remembered(client.id, who.user.id, organization_id, scopes):
             return _issue(request, oauth_request, grant, who, organization_id)
+    if "none" in prompts:  # the consent page would have to be shown
+        return _interaction_required(tessera, oauth_request, grant, ConsentRequiredError)
     return _consent_page(request, who, client, choices, grant.redirect_uri)
 
 
@@ -128,11 +139,13 @@ def _decide(request: Request, oauth_request: HttpRequest) -> Response:
     tessera = tessera_of(request)
     who = visitor(request)
     if who is None:
-        return RedirectResponse(sign_in_url(_here(request)), status_code=303)
+        return _to_sign_in(request, again=False)
     form = dict(oauth_request.form)
     check_form(request, who, form)
     try:
         grant = tessera.oauth_server.get_consent_grant(oauth_request, end_user=who)
+        if _sign_in_needed(tessera, who, grant, _prompts(grant)):
+            return _to_sign_in(request, again=True)
     except OAuth2Error as error:
         return _authorize_error(tessera, oauth_request, error)
     if form.get("decision") != "allow":
@@ -242,6 +255,63 @@ def _error_page(request: Request, detail: str) -> Response:
     return render_error(detail)
 
 
+def _prompts(grant: Any) -> list[str]:
+    """The request's ``prompt`` values; ``none`` with any other is invalid (OIDC Core 3.1.2.1)."""
+    prompts = str(grant.request.payload.data.get("prompt") or "").split()
+    if "none" in prompts and len(prompts) > 1:
+        raise _invalid(grant, "prompt=none cannot be combined with other values.")
+    return prompts
+
+
+def _sign_in_needed(tessera: Tessera, who: Visitor | None, grant: Any, prompts: list[str]) -> bool:
+    """Whether the person must sign in (again) first: nobody is signed in, the client asked
+    for a fresh sign-in (``prompt=login``), or the sign-in is older than ``max_age`` seconds."""
+    if who is None or "login" in prompts:
+        return True
+    max_age = grant.request.payload.data.get("max_age")
+    if max_age is None:
+        return False
+    if not max_age.isdigit() or len(max_age) > 12:
+        raise _invalid(grant, "max_age must be a number of seconds.")
+    signed_in_at = _signed_in_at(tessera, who)
+    if signed_in_at is None:
+        return True
+    if signed_in_at.tzinfo is None:
+        signed_in_at = signed_in_at.replace(tzinfo=UTC)
+    return bool((tessera.clock.now() - signed_in_at).total_seconds() > int(max_age))
+
+
+def _invalid(grant: Any, detail: str) -> InvalidRequestError:
+    """``invalid_request`` back to the client, which Authlib has already checked."""
+    state = grant.request.payload.state
+    return InvalidRequestError(detail, redirect_uri=grant.redirect_uri, state=state)
+
+
+def _to_sign_in(request: Request, *, again: bool) -> Response:
+    """To the sign-in page, and back to this request afterwards. A sign-in asked for by
+    ``prompt=login`` or ``max_age`` returns without them: it has just been fresh."""
+    pairs = request.query_params.multi_items()
+    resume: list[tuple[str, str]] = []
+    for name, value in pairs:
+        if name == "max_age":
+            continue
+        if name == "prompt":
+            value = " ".join(p for p in value.split() if p != "login")
+            if not value:
+                continue
+        resume.append((name, value))
+    target = _here(request) if resume == pairs else f"{request.url.path}?{urlencode(resume)}"
+    return RedirectResponse(sign_in_url(target, again=again), status_code=303)
+
+
+def _interaction_required(
+    tessera: Tessera, oauth_request: HttpRequest, grant: Any, error: type[OAuth2Error]
+) -> Response:
+    """``prompt=none`` when a page would have to be shown: the error goes to the client."""
+    refused = error(redirect_uri=grant.redirect_uri, state=grant.request.payload.state)
+    return _authorize_error(tessera, oauth_request, refused)
+
+
 def _signed_in_at(tessera: Tessera, who: Visitor) -> Any:
     session_id = who.principal.facts.get("session_id")
     for session in tessera.sessions.list(who.user.id):
@@ -269,6 +339,7 @@ async def _request(request: Request) -> HttpRequest:
         headers=request.headers,  # type: ignore[arg-type]
         query=list(request.query_params.multi_items()),
         form=form,
+        client_ip=client_info(request).ip,
     )
 
 
