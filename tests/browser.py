@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.servers import free_port, running, uvicorn
+from tests.services import unavailable
 
 CHROMIUM = os.environ.get("TSR_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -44,10 +44,7 @@ admin_only = true
 def chromium_path() -> str:
     path = shutil.which(CHROMIUM) or (CHROMIUM if Path(CHROMIUM).exists() else None)
     if path is None:
-        message = "Chromium is not installed (scripts/system-packages installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("Chromium is not installed (scripts/system-packages installs it)")
     return path
 
 

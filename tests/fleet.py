@@ -24,15 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.servers import ROOT, free_port
-
-
-def _missing(message: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+from tests.services import unavailable
 
 
 def postgres_bin() -> Path:
@@ -41,7 +35,7 @@ def postgres_bin() -> Path:
         key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
     )
     if not found:
-        _missing("PostgreSQL's initdb is not installed under /usr/lib/postgresql/*/bin")
+        unavailable("PostgreSQL's initdb is not installed under /usr/lib/postgresql/*/bin")
     return found[-1].parent
 
 
@@ -91,7 +85,7 @@ class PrivatePostgres:
 class PrivateRedis:
     def __init__(self, folder: Path) -> None:
         if shutil.which("redis-server") is None:
-            _missing("redis-server is not installed")
+            unavailable("redis-server is not installed")
         self.port = free_port()
         self.folder = folder
         self.url = f"redis://127.0.0.1:{self.port}/0"
