@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from tessera.errors import Forbidden, TesseraError
 from tessera.oauth.clients import ClientSpec, NewClient
@@ -17,9 +17,12 @@ from tessera.scopes import ADMIN_ROLES
 from tessera.web.dashboard.pages import (
     Visitor,
     check_form,
+    organization_of,
     page_context,
     posted_form,
+    redirect,
     render,
+    require_scope,
     signed_in,
 )
 from tessera.web.deps import client_info, tessera_of
@@ -28,21 +31,6 @@ from tessera.web.routes.grants import grant_resource
 router = APIRouter(include_in_schema=False)
 APPS = "/settings/oauth-apps"
 AUTHORIZED = "/settings/authorized-apps"
-
-
-def _organization(who: Visitor) -> str:
-    if who.principal.organization_id is None:
-        raise Forbidden("You are not a member of any organization.")
-    return who.principal.organization_id
-
-
-def _require(who: Visitor, scope: str) -> None:
-    if scope not in who.principal.scopes:
-        raise Forbidden(f"Your role does not allow this ({scope}).")
-
-
-def _back(path: str) -> Response:
-    return RedirectResponse(path, status_code=303)
 
 
 def _scope_choices(request: Request, who: Visitor) -> list[tuple[str, str, bool]]:
@@ -59,8 +47,8 @@ def _scope_choices(request: Request, who: Visitor) -> list[tuple[str, str, bool]
 
 def _apps_page(request: Request, who: Visitor, error: str | None = None) -> Response:
     tessera = tessera_of(request)
-    _require(who, "oauth_clients:read")
-    apps = tessera.oauth_clients.of_organization(_organization(who))
+    require_scope(who, "oauth_clients:read")
+    apps = tessera.oauth_clients.of_organization(organization_of(who))
     return render(
         request,
         "oauth_apps.html",
@@ -94,7 +82,7 @@ def register_app(
     request: Request, who: Visitor = Depends(signed_in), form: FormData = Depends(posted_form)
 ) -> Response:
     check_form(request, who, form)
-    _require(who, "oauth_clients:write")
+    require_scope(who, "oauth_clients:write")
     uris = [u.strip() for u in str(form.get("redirect_uris", "")).splitlines() if u.strip()]
     kind: ClientType = "public" if form.get("type") == "public" else "confidential"
     spec = ClientSpec(
@@ -134,7 +122,7 @@ def delete_app(
 ) -> Response:
     check_form(request, who, form)
     tessera_of(request).oauth_clients.delete(who.principal, client_id, client_info(request))
-    return _back(APPS)
+    return redirect(request, who, APPS)
 
 
 @router.get(AUTHORIZED)
@@ -157,4 +145,4 @@ def revoke_grant(
 ) -> Response:
     check_form(request, who, form)
     tessera_of(request).oauth_grants.revoke(who.user.id, grant_id, client_info(request))
-    return _back(AUTHORIZED)
+    return redirect(request, who, AUTHORIZED)
