@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser
 from sqlalchemy import create_engine, text
 from starlette.testclient import TestClient
 
@@ -19,6 +20,7 @@ from tessera.deployment import Tessera
 from tessera.storage.db import engine_url
 from tessera.storage.models import Base
 from tessera.web.app import create_app
+from tests.browser import chromium
 from tests.services import require_postgres
 
 TEST_SECRET = "test-secret-key-not-for-production-0123456789"
@@ -165,3 +167,10 @@ def tessera(
 def client(tessera: Tessera) -> Iterator[TestClient]:
     with TestClient(create_app(tessera), base_url="http://127.0.0.1:8000") as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, one per test module; a module that needs other flags defines its own."""
+    with chromium() as running:
+        yield running

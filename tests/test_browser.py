@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import chromium, tessera_server
+from tests.browser import tessera_server
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -18,12 +18,6 @@ PASSWORD = "correct horse battery"
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with tessera_server(tmp_path_factory.mktemp("browser")) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture

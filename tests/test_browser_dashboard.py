@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import chromium, served_tessera
+from tests.browser import served_tessera
 
 pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery"
@@ -25,12 +25,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with served_tessera(tmp_path_factory.mktemp("dashboard")) as url:
         assert url.startswith("http://localhost:") and not url.endswith(":8000")
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture

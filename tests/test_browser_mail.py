@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import CONFIG, chromium
+from tests.browser import CONFIG
 from tests.mailbox import Mailbox, link_in, smtp_server
 from tests.servers import free_port, running
 
@@ -42,12 +42,6 @@ def base(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator
     command += ["--config", str(config)]
     with running(command, f"http://127.0.0.1:{port}/healthz", log=Path(folder / "server.log")):
         yield f"http://localhost:{port}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as started:
-        yield started
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser import chromium
 from tests.servers import free_port
 from tests.social_peers import CLIENT_ID, CLIENT_SECRET, oidc_provider, tessera_with
 
@@ -54,12 +53,6 @@ client_id = "tessera"
         tessera_with(folder, port, tables) as base,
     ):
         yield Stack(base, issuer)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture

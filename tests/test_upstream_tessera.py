@@ -18,7 +18,6 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser import chromium
 from tests.fixtures import TEST_SECRET
 from tests.helpers import PASSWORD
 from tests.mailbox import Mailbox, link_in, smtp_server, token_of
@@ -121,12 +120,6 @@ def password_works(base: str, email: str) -> bool:
     answer = httpx.post(base + "/v1/auth/token", json=body)
     assert answer.status_code in (200, 401), answer.text
     return answer.status_code == 200
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running_browser:
-        yield running_browser
 
 
 @pytest.fixture
