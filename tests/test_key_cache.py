@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
 
+from tessera.authz import Allowed, Refused, RequestFacts
 from tessera.clock import ManualClock
 from tessera.deployment import Tessera
 from tessera.keys.cache import CHANNEL, TtlCache
@@ -38,6 +39,35 @@ def test_cache_entries_end_with_their_lifetime() -> None:
     assert cache.get("digest") == "record"
     clock.advance(0.1)
     assert cache.get("digest") is None
+
+
+def test_a_held_entry_stands_until_evicted_replaced_expired_or_unleased() -> None:
+    """``still_holds`` answers for exactly the entry ``entry`` returned: an eviction (a
+    revocation), a newer value, the end of its lifetime and a lost lease each end it."""
+    clock = ManualClock(datetime.now(UTC))
+    cache: TtlCache[str] = TtlCache(clock, ttl=5, max_entries=10)
+    cache.put("digest", "record")
+    held = cache.entry("digest")
+    assert held is not None and cache.still_holds("digest", held)
+    cache.evict("digest")
+    assert not cache.still_holds("digest", held)
+
+    cache.put("digest", "record")
+    held = cache.entry("digest")
+    assert held is not None
+    cache.put("digest", "record, read again")
+    assert not cache.still_holds("digest", held)
+
+    held = cache.entry("digest")
+    assert held is not None
+    clock.advance(5)
+    assert not cache.still_holds("digest", held) and cache.entry("digest") is None
+
+    cache.put("digest", "record")
+    held = cache.entry("digest")
+    assert held is not None
+    cache.lease.until = 0.0
+    assert not cache.still_holds("digest", held) and cache.entry("digest") is None
 
 
 @pytest.fixture
@@ -76,6 +106,33 @@ def test_revocation_reaches_another_instance_through_redis(
     while second.key_verifier.identify(raw, client_ip=None, allow_database=True).code != "revoked":
         assert time.monotonic() < deadline, "the revocation never reached the other instance"
         time.sleep(0.01)
+
+
+def test_a_repeated_decision_sees_an_expiry_and_a_revocation(
+    tessera: Tessera, clock: ManualClock
+) -> None:
+    """The pipeline answers a repeated request from the steps it remembers, and stops as soon
+    as the key expires (its cache entry still live) or is revoked."""
+    owner = new_owner(tessera, "ada@example.com")
+    soon = clock.now() + timedelta(seconds=3)
+    spec = KeySpec(name="k", scopes=["workspaces:read"], expires_at=soon)
+    raw, key_id = new_key(tessera, owner, spec)
+    facts = RequestFacts(raw, ("workspaces:read",))
+    assert isinstance(tessera.authorizer.decide(facts), Allowed)
+    assert isinstance(tessera.authorizer.decide(facts, allow_database=False), Allowed)
+    clock.advance(3)
+    assert _code(tessera.authorizer.decide(facts, allow_database=False)) == "expired"
+
+    raw, key_id = new_key(tessera, owner, KeySpec(name="k2", scopes=["workspaces:read"]))
+    facts = RequestFacts(raw, ("workspaces:read",))
+    assert isinstance(tessera.authorizer.decide(facts), Allowed)
+    assert isinstance(tessera.authorizer.decide(facts, allow_database=False), Allowed)
+    tessera.api_keys.revoke(owner, key_id, ClientInfo())
+    assert _code(tessera.authorizer.decide(facts)) == "revoked"
+
+
+def _code(decision: object) -> str:
+    return decision.code if isinstance(decision, Refused) else "allowed"
 
 
 def test_a_value_read_before_an_eviction_is_not_stored_after_it() -> None:

@@ -3,6 +3,7 @@ deployment's quotas) and a ManualClock: no HTTP, no SQL."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -25,7 +26,7 @@ from tessera.clock import ManualClock
 from tessera.config import load_config
 from tessera.keys.format import generate
 from tessera.keys.records import KeyRecord, key_principal
-from tessera.keys.verify import KeyIdentity
+from tessera.keys.verify import KeyHold, KeyIdentity
 from tessera.origins import deployment_origins
 from tessera.principal import Principal
 from tessera.ratelimit import MemoryRateLimiter, Quota
@@ -44,6 +45,7 @@ class MemoryKeys:
     clock: ManualClock
     records: dict[str, KeyRecord] = field(default_factory=dict)
     uses: list[tuple[str, bool, int]] = field(default_factory=list)
+    identified: int = 0  # look-ups the pipeline asked for
 
     def add(self, record: KeyRecord) -> str:
         raw = generate("tsr", record.environment)
@@ -52,6 +54,7 @@ class MemoryKeys:
         return raw
 
     def identify(self, raw: str, *, client_ip: str | None, allow_database: bool) -> KeyIdentity:
+        self.identified += 1
         record = self.records.get(raw)
         if record is None:
             return KeyIdentity("not_found" if raw.startswith("tsr_") else "malformed")
@@ -62,6 +65,24 @@ class MemoryKeys:
         if not record.allows_ip(client_ip):
             return KeyIdentity("ip_forbidden", record)
         return KeyIdentity("valid", record, record.principal)
+
+    def hold(self, raw: str) -> KeyHold | None:
+        record = self.records.get(raw)
+        if (
+            record is None
+            or record.principal is None
+            or record.revoked_at is not None
+            or record.allowed_networks is not None
+        ):
+            return None
+        expires = record.expires_at.timestamp() if record.expires_at else math.inf
+        return KeyHold(raw, (math.inf, record), expires, record.principal)
+
+    def holds(self, hold: KeyHold) -> bool:
+        """Like the verifier's cache: the record it read is still the one stored."""
+        return self.records.get(hold.digest) is hold.entry[1] and (
+            hold.expires == math.inf or hold.expires > self.clock.timestamp()
+        )
 
     def record_use(
         self, key_id: str, *, accepted: bool, count: int, client_ip: str | None = None
@@ -451,3 +472,32 @@ def test_an_expiry_is_judged_on_the_injected_clock(world: World, clock: ManualCl
     assert isinstance(authorizer.decide(_facts(raw)), Allowed)
     clock.advance(60)
     assert _code(authorizer.decide(_facts(raw))) == "expired"
+
+
+def test_a_repeated_request_reuses_its_steps_until_the_key_changes(world: World) -> None:
+    """The same request again is answered without judging the key again, charged and counted
+    each time; once the key's record changes (revoked), it is judged afresh."""
+    raw = world.keys.add(_record())
+    authorizer = world.authorizer()
+    facts = _facts(raw, required_scopes=("contacts:read",))
+    first, second = authorizer.decide(facts), authorizer.decide(facts)
+    assert isinstance(first, Allowed) and isinstance(second, Allowed)
+    assert world.keys.identified == 1
+    assert first.quota is not None and second.quota is not None
+    assert (first.quota.remaining, second.quota.remaining) == (99, 98)
+    assert world.keys.uses == [("key_1", True, 1)] * 2
+    world.keys.records[raw] = replace(world.keys.records[raw], revoked_at=world.clock.now())
+    assert _code(authorizer.decide(facts)) == "revoked"
+    assert world.keys.identified == 2
+
+
+def test_remembered_steps_still_check_the_scopes_and_organization(world: World) -> None:
+    """What differs between two requests with one key (scopes, organization) is judged for
+    each: a remembered allowance is never another request's."""
+    raw = world.keys.add(_record())
+    authorizer = world.authorizer()
+    assert isinstance(authorizer.decide(_facts(raw, required_scopes=("contacts:read",))), Allowed)
+    lacking = authorizer.decide(_facts(raw, required_scopes=("contacts:write",)))
+    assert _code(lacking) == "insufficient_scope"
+    elsewhere = authorizer.decide(_facts(raw, organization_id="org_other"))
+    assert _code(elsewhere) == "unknown_organization"

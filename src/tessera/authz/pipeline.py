@@ -45,11 +45,13 @@ from tessera.authz.workspaces import resolve_workspace
 from tessera.errors import WouldBlock
 from tessera.keys.format import looks_like_key
 from tessera.keys.records import KeyRecord
+from tessera.keys.verify import KeyHold
 from tessera.origins import DeploymentOrigins
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 
 MAX_CREDENTIAL_LENGTH = 4096
+MAX_KNOWN = 4096  # repeated requests whose steps are remembered (see Authorizer._prepare)
 SERVICE_PREFIX = "svc_"
 NO_CREDENTIAL = "This endpoint needs a credential."
 MALFORMED = "The credential is malformed."
@@ -64,6 +66,12 @@ class _Caller:  # who the credential is, between two steps of one decision
     principal: Principal
     key: KeyRecord | None = None  # when the credential is an API key
     renew_session: bool = False
+
+
+class _Known(NamedTuple):  # what every step but the quota's found for a repeated request
+    caller: _Caller
+    charge: _Charge
+    hold: KeyHold  # the cached key those steps read: the steps stand while it does
 
 
 class _Charge(NamedTuple):  # a decision that waits only on the credential's quota
@@ -105,6 +113,7 @@ class Authorizer:
         self._routes = routes
         self._key_prefix = key_prefix
         self._origins = origins
+        self._known: dict[tuple[object, ...], _Known] = {}
 
     def decide(self, facts: RequestFacts, *, allow_database: bool = True) -> Decision:
         """The decision on ``facts``. With ``allow_database=False`` only what is in memory is
@@ -137,7 +146,21 @@ class Authorizer:
     def _prepare(
         self, facts: RequestFacts, allow_database: bool
     ) -> tuple[_Caller | Refused | None, Decision | _Charge]:
-        """Every step but the quota's: the decision, or what is left once the quota is known."""
+        """Every step but the quota's: the decision, or what is left once the quota is known.
+
+        A request repeated with the same API key (the same credential, scopes, route,
+        organization and workspace) is answered by the steps already taken for it, for as long
+        as the key's cache entry they read stands: :meth:`Keys.holds` sees a revocation (here
+        or, through the eviction channel, on another instance), an expiry and a lost lease."""
+        if facts.credential is not None:
+            asked = (*facts[:6], facts.keys_only)
+            known = self._known.get(asked)
+            if known is not None:
+                if self._keys.holds(known.hold):
+                    return known.caller, known.charge
+                self._known.pop(asked, None)
+        else:
+            asked = None
         required = facts.required_scopes
         if facts.route is not None:
             scopes = self._routes.route_scopes(*facts.route)
@@ -147,7 +170,20 @@ class Authorizer:
         caller = self._caller(facts, allow_database)
         if isinstance(caller, Refused):
             return caller, self._failed(caller, facts, allow_database)
-        return caller, self._authorize(caller, facts, required, allow_database)
+        outcome = self._authorize(caller, facts, required, allow_database)
+        if asked is not None and caller.key is not None and isinstance(outcome, _Charge):
+            self._remember(asked, caller, outcome)
+        return caller, outcome
+
+    def _remember(self, asked: tuple[object, ...], caller: _Caller, charge: _Charge) -> None:
+        if charge.workspace is not None or caller.principal is not charge.principal:
+            return  # acting in a workspace: its ownership is looked up again each time
+        hold = self._keys.hold(str(asked[0]))
+        if hold is None or hold.principal is not caller.principal:
+            return  # not answered from memory alone, or the entry changed meanwhile
+        if len(self._known) >= MAX_KNOWN:
+            self._known.clear()
+        self._known[asked] = _Known(caller, charge, hold)
 
     def _used(
         self, caller: _Caller | Refused | None, decision: Decision, facts: RequestFacts

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tessera.authz.decision import Refused
-from tessera.keys.verify import KeyIdentity
+from tessera.keys.verify import KeyHold, KeyIdentity
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 
@@ -24,6 +24,14 @@ class SessionIdentity:
 
 class Keys(Protocol):
     def identify(self, raw: str, *, client_ip: str | None, allow_database: bool) -> KeyIdentity: ...
+
+    def hold(self, raw: str) -> KeyHold | None:
+        """What made ``raw`` valid from memory alone, if anything did (see :meth:`holds`)."""
+        ...
+
+    def holds(self, hold: KeyHold) -> bool:
+        """Whether that answer still stands: nothing was revoked, evicted or expired since."""
+        ...
 
     def record_use(
         self, key_id: str, *, accepted: bool, count: int, client_ip: str | None = None

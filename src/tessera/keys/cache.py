@@ -137,6 +137,25 @@ class TtlCache(Generic[T]):
             return None
         return entry[1]
 
+    def entry(self, key: str) -> tuple[float, T] | None:
+        """The live entry itself (its expiry and value), to be checked later with
+        :meth:`still_holds` by one who remembers what it read."""
+        if self.lease.until <= time.monotonic():
+            return None
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= self._clock.timestamp():
+            return None
+        return entry
+
+    def still_holds(self, key: str, entry: tuple[float, T]) -> bool:
+        """Whether ``entry`` is still what this cache serves for ``key``: under the lease, not
+        expired, neither evicted nor replaced since :meth:`entry` returned it."""
+        return (
+            self._entries.get(key) is entry
+            and self.lease.until > time.monotonic()
+            and entry[0] > self._clock.timestamp()
+        )
+
     def put(self, key: str, value: T, *, read_at_generation: int | None = None) -> None:
         """Store ``value``; with ``read_at_generation``, only if nothing was evicted since."""
         with self._lock:

@@ -9,11 +9,12 @@ pipeline's (``authz/``); each decision about an existing key is counted as a use
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from tessera.accounts.store import AccountStore
-from tessera.clock import Clock
+from tessera.clock import Clock, as_utc
 from tessera.errors import WouldBlock
 from tessera.ids import digest, same_digest
 from tessera.keys import format as key_format
@@ -38,6 +39,15 @@ class KeyIdentity:
     code: KeyCode
     record: KeyRecord | None = None
     principal: Principal | None = None
+
+
+class KeyHold(NamedTuple):
+    """A valid key's cache entry as :meth:`KeyVerifier.hold` read it."""
+
+    digest: str
+    entry: tuple[float, Any]
+    expires: float  # the key's expiry (POSIX seconds), or infinity
+    principal: Principal  # the answer it gave
 
 
 class _Cached(NamedTuple):
@@ -130,6 +140,33 @@ class KeyVerifier:
         if record.scopes is None and not allow_database:
             raise WouldBlock  # an inheriting key asks for its creator's role
         return self._judge(record, client_ip)
+
+    def hold(self, raw: str) -> KeyHold | None:
+        """What :meth:`identify` read to call ``raw`` valid from memory alone, when it did (a key
+        with its own scopes and no networks): :meth:`holds` says later, in a dictionary look-up
+        and two comparisons, whether that answer still stands."""
+        key_digest = digest(raw)
+        entry = self._cache.entry(key_digest)
+        if entry is None or entry[1].__class__ is not _Cached:
+            return None
+        record, valid = entry[1]
+        if (
+            valid is None
+            or valid.principal is None
+            or record.revoked_at is not None
+            or record.allowed_networks is not None
+        ):
+            return None
+        expires = as_utc(record.expires_at).timestamp() if record.expires_at else math.inf
+        return KeyHold(key_digest, entry, expires, valid.principal)
+
+    def holds(self, hold: KeyHold) -> bool:
+        """Whether the key's cached answer is still the one :meth:`hold` saw (not evicted by a
+        revocation here or on another instance, not expired, under the lease) and the key has
+        not expired since."""
+        return self._cache.still_holds(hold.digest, hold.entry) and (
+            hold.expires == math.inf or hold.expires > self._clock.timestamp()
+        )
 
     def record_use(
         self, key_id: str, *, accepted: bool, count: int, client_ip: str | None = None

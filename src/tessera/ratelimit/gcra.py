@@ -10,7 +10,8 @@ edges (no double burst at a boundary).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -19,14 +20,16 @@ class Quota:
 
     requests: int
     per_seconds: int
+    emission_interval: float = field(init=False, repr=False, compare=False)
 
-    @property
-    def emission_interval(self) -> float:
-        return self.per_seconds / self.requests
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "emission_interval", self.per_seconds / self.requests)
 
 
-@dataclass(frozen=True)
-class RateLimitDecision:
+class RateLimitDecision(NamedTuple):
+    """Immutable, and a named tuple rather than a frozen dataclass: one is built for every
+    request on the hot paths, in a third of the time."""
+
     allowed: bool
     limit: int
     remaining: int
@@ -42,7 +45,7 @@ def decide(
 
     A refused request leaves the TAT unchanged: it is not counted against the quota.
     """
-    tat = max(stored_tat or now, now)
+    tat = now if stored_tat is None or stored_tat < now else stored_tat
     new_tat = tat + quota.emission_interval * cost
     if now < new_tat - quota.per_seconds:
         return decision_from(quota, False, tat, now), tat
@@ -51,14 +54,19 @@ def decide(
 
 def decision_from(quota: Quota, allowed: bool, tat: float, now: float) -> RateLimitDecision:
     """The figures a client sees, from the TAT after the decision (every store computes it)."""
-    backlog = max(tat - now, 0.0)
-    retry = 0.0 if allowed else tat + quota.emission_interval - quota.per_seconds - now
-    remaining = math.floor((quota.per_seconds - backlog) / quota.emission_interval + 1e-9)
+    backlog = tat - now if tat > now else 0.0
+    interval = quota.emission_interval
+    remaining = math.floor((quota.per_seconds - backlog) / interval + 1e-9)
+    if allowed:
+        retry_after = 0
+    else:
+        retry = tat + interval - quota.per_seconds - now
+        retry_after = math.ceil(retry - 1e-9) if retry > 0 else 0
     return RateLimitDecision(
-        allowed=allowed,
-        limit=quota.requests,
-        remaining=max(0, min(quota.requests, remaining)),
-        reset_seconds=math.ceil(backlog - 1e-9),
-        retry_after=math.ceil(retry - 1e-9) if retry > 0 else 0,
-        window=quota.per_seconds,
+        allowed,
+        quota.requests,
+        0 if remaining < 0 else quota.requests if remaining > quota.requests else remaining,
+        math.ceil(backlog - 1e-9),
+        retry_after,
+        quota.per_seconds,
     )
