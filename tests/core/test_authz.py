@@ -24,6 +24,7 @@ from tessera.authz.decision import ERRORS
 from tessera.authz.ports import SessionIdentity
 from tessera.clock import ManualClock
 from tessera.config import load_config
+from tessera.ids import digest
 from tessera.keys.format import generate
 from tessera.keys.records import KeyRecord, key_principal
 from tessera.keys.verify import KeyHold, KeyIdentity
@@ -66,8 +67,8 @@ class MemoryKeys:
             return KeyIdentity("ip_forbidden", record)
         return KeyIdentity("valid", record, record.principal)
 
-    def hold(self, raw: str) -> KeyHold | None:
-        record = self.records.get(raw)
+    def hold(self, key_digest: str) -> KeyHold | None:
+        record = self.records.get(self._raw_of(key_digest))
         if (
             record is None
             or record.principal is None
@@ -76,11 +77,14 @@ class MemoryKeys:
         ):
             return None
         expires = record.expires_at.timestamp() if record.expires_at else math.inf
-        return KeyHold(raw, (math.inf, record), expires, record.principal)
+        return KeyHold(key_digest, (math.inf, record), expires, record.principal)
+
+    def _raw_of(self, key_digest: str) -> str:
+        return next((raw for raw in self.records if digest(raw) == key_digest), "")
 
     def holds(self, hold: KeyHold) -> bool:
         """Like the verifier's cache: the record it read is still the one stored."""
-        return self.records.get(hold.digest) is hold.entry[1] and (
+        return self.records.get(self._raw_of(hold.digest)) is hold.entry[1] and (
             hold.expires == math.inf or hold.expires > self.clock.timestamp()
         )
 

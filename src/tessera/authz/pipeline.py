@@ -43,6 +43,7 @@ from tessera.authz.ports import (
 )
 from tessera.authz.workspaces import resolve_workspace
 from tessera.errors import WouldBlock
+from tessera.ids import digest
 from tessera.keys.format import looks_like_key
 from tessera.keys.records import KeyRecord
 from tessera.keys.verify import KeyHold
@@ -152,8 +153,12 @@ class Authorizer:
         organization and workspace) is answered by the steps already taken for it, for as long
         as the key's cache entry they read stands: :meth:`Keys.holds` sees a revocation (here
         or, through the eviction channel, on another instance), an expiry and a lost lease."""
-        if facts.credential is not None:
-            asked = (*facts[:6], facts.keys_only)
+        credential = facts.credential
+        if credential is not None and (
+            facts.keys_only or looks_like_key(credential, self._key_prefix)
+        ):
+            # By the key's digest: no raw key is kept past its request.
+            asked = (digest(credential), *facts[1:6], facts.keys_only)
             known = self._known.get(asked)
             if known is not None:
                 if self._keys.holds(known.hold):
@@ -178,7 +183,7 @@ class Authorizer:
     def _remember(self, asked: tuple[object, ...], caller: _Caller, charge: _Charge) -> None:
         if charge.workspace is not None or caller.principal is not charge.principal:
             return  # acting in a workspace: its ownership is looked up again each time
-        hold = self._keys.hold(str(asked[0]))
+        hold = self._keys.hold(str(asked[0]))  # the key's digest
         if hold is None or hold.principal is not caller.principal:
             return  # not answered from memory alone, or the entry changed meanwhile
         if len(self._known) >= MAX_KNOWN:

@@ -25,8 +25,8 @@ class SessionIdentity:
 class Keys(Protocol):
     def identify(self, raw: str, *, client_ip: str | None, allow_database: bool) -> KeyIdentity: ...
 
-    def hold(self, raw: str) -> KeyHold | None:
-        """What made ``raw`` valid from memory alone, if anything did (see :meth:`holds`)."""
+    def hold(self, key_digest: str) -> KeyHold | None:
+        """What made the key of this digest valid from memory alone, if anything did."""
         ...
 
     def holds(self, hold: KeyHold) -> bool:

@@ -141,11 +141,10 @@ class KeyVerifier:
             raise WouldBlock  # an inheriting key asks for its creator's role
         return self._judge(record, client_ip)
 
-    def hold(self, raw: str) -> KeyHold | None:
-        """What :meth:`identify` read to call ``raw`` valid from memory alone, when it did (a key
-        with its own scopes and no networks): :meth:`holds` says later, in a dictionary look-up
-        and two comparisons, whether that answer still stands."""
-        key_digest = digest(raw)
+    def hold(self, key_digest: str) -> KeyHold | None:
+        """What :meth:`identify` read to call the key of this digest valid from memory alone,
+        when it did (a key with its own scopes and no networks): :meth:`holds` says later, in a
+        dictionary look-up and two comparisons, whether that answer still stands."""
         entry = self._cache.entry(key_digest)
         if entry is None or entry[1].__class__ is not _Cached:
             return None
