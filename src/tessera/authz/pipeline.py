@@ -157,15 +157,15 @@ class Authorizer:
         if credential is not None and (
             facts.keys_only or looks_like_key(credential, self._key_prefix)
         ):
-            # By the key's digest: no raw key is kept past its request.
-            asked = (digest(credential), *facts[1:6], facts.keys_only)
+            key_digest = digest(credential)  # no raw key is kept past its request
+            asked = (key_digest, *facts[1:6], facts.keys_only)
             known = self._known.get(asked)
             if known is not None:
                 if self._keys.holds(known.hold):
                     return known.caller, known.charge
                 self._known.pop(asked, None)
         else:
-            asked = None
+            asked, key_digest = None, ""
         required = facts.required_scopes
         if facts.route is not None:
             scopes = self._routes.route_scopes(*facts.route)
@@ -177,13 +177,15 @@ class Authorizer:
             return caller, self._failed(caller, facts, allow_database)
         outcome = self._authorize(caller, facts, required, allow_database)
         if asked is not None and caller.key is not None and isinstance(outcome, _Charge):
-            self._remember(asked, caller, outcome)
+            self._remember(asked, key_digest, caller, outcome)
         return caller, outcome
 
-    def _remember(self, asked: tuple[object, ...], caller: _Caller, charge: _Charge) -> None:
-        if charge.workspace is not None or caller.principal is not charge.principal:
+    def _remember(
+        self, asked: tuple[object, ...], key_digest: str, caller: _Caller, charge: _Charge
+    ) -> None:
+        if charge.workspace is not None:
             return  # acting in a workspace: its ownership is looked up again each time
-        hold = self._keys.hold(str(asked[0]))  # the key's digest
+        hold = self._keys.hold(key_digest)
         if hold is None or hold.principal is not caller.principal:
             return  # not answered from memory alone, or the entry changed meanwhile
         if len(self._known) >= MAX_KNOWN:

@@ -51,8 +51,9 @@ class KeyHold(NamedTuple):
 
 
 class _Cached(NamedTuple):
-    """A cached key: its record, and the answer for it while it is valid, built once (for a
-    key with its own scopes, whose principal never changes while it is cached)."""
+    """A cached key: its record, and the answer for it until it expires, built once for a key
+    judged from memory alone (its own scopes, so its principal never changes while it is
+    cached; not revoked; no networks to check the client's address against)."""
 
     record: KeyRecord
     valid: KeyIdentity | None
@@ -110,7 +111,12 @@ class KeyVerifier:
             self._cache.put(key_digest, _MISSING, read_at_generation=generation)
             return None
         record = KeyRecord.of(key)
-        valid = KeyIdentity("valid", record, record.principal) if record.principal else None
+        from_memory = (
+            record.principal is not None
+            and record.revoked_at is None
+            and record.allowed_networks is None
+        )
+        valid = KeyIdentity("valid", record, record.principal) if from_memory else None
         self._cache.put(key_digest, _Cached(record, valid), read_at_generation=generation)
         return record
 
@@ -130,11 +136,8 @@ class KeyVerifier:
             return NOT_FOUND
         assert isinstance(found, _Cached)
         record, valid = found
-        if (
-            valid is not None  # its own scopes: nothing to look up
-            and record.revoked_at is None
-            and record.allowed_networks is None
-            and (record.expires_at is None or record.expires_at > self._clock.now())
+        if valid is not None and (
+            record.expires_at is None or record.expires_at > self._clock.now()
         ):
             return valid
         if record.scopes is None and not allow_database:
@@ -149,12 +152,7 @@ class KeyVerifier:
         if entry is None or entry[1].__class__ is not _Cached:
             return None
         record, valid = entry[1]
-        if (
-            valid is None
-            or valid.principal is None
-            or record.revoked_at is not None
-            or record.allowed_networks is not None
-        ):
+        if valid is None or valid.principal is None:
             return None
         expires = as_utc(record.expires_at).timestamp() if record.expires_at else math.inf
         return KeyHold(key_digest, entry, expires, valid.principal)
