@@ -17,7 +17,7 @@ from tessera.authz.decision import Refused
 from tessera.clock import Clock
 from tessera.errors import NotFound, Unauthorized, WouldBlock
 from tessera.ids import digest, new_id, new_secret
-from tessera.keys.cache import EvictionChannel, Subscribe, TtlCache
+from tessera.keys.cache import CacheHold, EvictionChannel, Subscribe, TtlCache
 from tessera.principal import Principal
 
 SERVICE_PREFIX = "svc"
@@ -120,6 +120,17 @@ class ServiceTokens:
         principal = _principal(token.id)
         self._known.put(key, principal, read_at_generation=generation)
         return principal
+
+    def hold(self, raw: str) -> CacheHold | None:
+        """The cache entry that says ``raw`` is a live token, when there is one: :meth:`holds`
+        says later, in a dictionary look-up and two comparisons, whether it still stands (a
+        revocation, here or on another instance, evicts it)."""
+        key = digest(raw)
+        entry = self._known.entry(key)
+        return None if entry is None else CacheHold(key, entry)
+
+    def holds(self, hold: CacheHold) -> bool:
+        return self._known.still_holds(hold.key, hold.entry)
 
     def authenticate(self, raw: str) -> Principal:
         """The token's service; :class:`Unauthorized` when it is not a live token."""

@@ -8,6 +8,7 @@ refusal, and nothing here knows HTTP.
 
 from tessera.authz.decision import (
     Allowed,
+    Ask,
     Decision,
     RefusalCode,
     Refused,
@@ -19,6 +20,7 @@ from tessera.authz.workspaces import Resolved, resolve_workspace
 
 __all__ = [
     "Allowed",
+    "Ask",
     "Authorizer",
     "Decision",
     "RefusalCode",

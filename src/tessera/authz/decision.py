@@ -84,8 +84,19 @@ class RequestFacts(NamedTuple):
     uses: int = 1
 
 
-@dataclass(frozen=True)
-class Allowed:
+class Ask(NamedTuple):
+    """How a hot endpoint names a request for ``Authorizer.decide_again``: the digest of
+    everything it reads of the request (the service token that asks included), so that the
+    same digest means the same facts; and that service token."""
+
+    digest: bytes
+    service_token: str
+
+
+class Allowed(NamedTuple):
+    """Immutable; a named tuple, like :class:`RequestFacts`: one is built for every request
+    the hot paths allow."""
+
     principal: Principal  # acting in ``workspace``
     workspace: str | None
     quota: RateLimitDecision | None  # the credential's figures after this request

@@ -12,6 +12,12 @@
 6. the scopes.
 
 Every step answers with data; the first refusal is the decision.
+
+A request repeated with the same cached API key reuses the steps already taken for it while
+the key's cache entry stands (:meth:`Authorizer._prepare`). The hot endpoints go one step
+further: they name a request by a digest of what they read of it (its *ask*), and
+:meth:`Authorizer.decide_again` answers a repeated ask with only the quota and the use counted
+again, before the request is even parsed.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from tessera.authz.decision import (
     KEY_REFUSALS,
     NOT_VALID,
     Allowed,
+    Ask,
     Decision,
     Refused,
     RequestFacts,
@@ -44,6 +51,7 @@ from tessera.authz.ports import (
 from tessera.authz.workspaces import resolve_workspace
 from tessera.errors import WouldBlock
 from tessera.ids import digest
+from tessera.keys.cache import CacheHold
 from tessera.keys.format import looks_like_key
 from tessera.keys.records import KeyRecord
 from tessera.keys.verify import KeyHold
@@ -73,6 +81,9 @@ class _Known(NamedTuple):  # what every step but the quota's found for a repeate
     caller: _Caller
     charge: _Charge
     hold: KeyHold  # the cached key those steps read: the steps stand while it does
+    uses: int = 1  # for an ask: the uses and the client's address its request named
+    client_ip: str | None = None
+    service: CacheHold | None = None  # for an ask: the service token that asked
 
 
 class _Charge(NamedTuple):  # a decision that waits only on the credential's quota
@@ -83,6 +94,7 @@ class _Charge(NamedTuple):  # a decision that waits only on the credential's quo
 
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 class Offload(Protocol):
@@ -115,37 +127,86 @@ class Authorizer:
         self._key_prefix = key_prefix
         self._origins = origins
         self._known: dict[tuple[object, ...], _Known] = {}
+        self._asks: dict[bytes, _Known] = {}  # by Ask.digest: see decide_again
 
-    def decide(self, facts: RequestFacts, *, allow_database: bool = True) -> Decision:
+    def decide(
+        self, facts: RequestFacts, *, allow_database: bool = True, ask: Ask | None = None
+    ) -> Decision:
         """The decision on ``facts``. With ``allow_database=False`` only what is in memory is
-        used, and :class:`WouldBlock` is raised when an answer would have to wait."""
+        used, and :class:`WouldBlock` is raised when an answer would have to wait. ``ask``
+        names the request for :meth:`decide_again`."""
         if not allow_database and not self._quotas.in_process:
             raise WouldBlock  # every decision may charge a quota
-        caller, outcome = self._prepare(facts, allow_database)
+        caller, outcome = self._prepare(facts, allow_database, ask)
         if isinstance(outcome, _Charge):
             outcome = _charged(outcome, self._quotas.charge(outcome.principal, facts.uses))
-        return self._used(caller, outcome, facts)
+        return self._used(caller, outcome, facts.uses, facts.client_ip)
 
-    async def decide_on_loop(self, facts: RequestFacts, offload: Offload) -> Decision:
+    async def decide_on_loop(
+        self, facts: RequestFacts, offload: Offload, *, ask: Ask | None = None
+    ) -> Decision:
         """The decision on ``facts`` for a caller on the event loop: from memory, with
         ``offload`` (a worker thread) only when a look-up must wait, and a limiter shared
         through Redis awaited on the loop rather than in a thread."""
         if self._quotas.in_process:
             try:
-                return self.decide(facts, allow_database=False)
+                return self.decide(facts, allow_database=False, ask=ask)
             except WouldBlock:
-                return await offload(partial(self.decide, facts))
+                return await offload(partial(self.decide, facts, ask=ask))
         try:
-            caller, outcome = self._prepare(facts, False)
+            caller, outcome = self._prepare(facts, False, ask)
         except WouldBlock:
-            caller, outcome = await offload(partial(self._prepare, facts, True))
+            caller, outcome = await offload(partial(self._prepare, facts, True, ask))
         if isinstance(outcome, _Charge):
             quota = await self._quotas.charge_async(outcome.principal, facts.uses)
             outcome = _charged(outcome, quota)
-        return self._used(caller, outcome, facts)
+        return self._used(caller, outcome, facts.uses, facts.client_ip)
+
+    def decide_again(self, ask: bytes) -> Allowed | None:
+        """The decision on a request decided before, named by the digest of the :class:`Ask`
+        its edge gave :meth:`decide` (the same digest means the same facts), for a deployment
+        whose quotas are in this process (:attr:`quotas_in_process`; else
+        :meth:`decide_again_on_loop`). It is answered while the cached key and service token
+        those steps read stand (``holds``: not revoked here or elsewhere, not expired, under
+        the lease), with the quota and the use counted again.
+
+        Only requests the key was allowed to make are remembered. None when the steps no
+        longer stand or the quota refuses: nothing has been counted then (a refused request
+        does not count against the quota), and the edge asks :meth:`decide` instead."""
+        known = self._again(ask)
+        if known is None:
+            return None
+        return self._allowed_again(known, self._quotas.charge(known.charge.principal, known.uses))
+
+    async def decide_again_on_loop(self, ask: bytes) -> Allowed | None:
+        """:meth:`decide_again` with the quota charged on the event loop (Redis)."""
+        known = self._again(ask)
+        if known is None:
+            return None
+        quota = await self._quotas.charge_async(known.charge.principal, known.uses)
+        return self._allowed_again(known, quota)
+
+    @property
+    def quotas_in_process(self) -> bool:
+        return self._quotas.in_process
+
+    def _again(self, ask: bytes) -> _Known | None:
+        known = self._asks.get(ask)
+        if known is None or known.service is None:
+            return None
+        if self._keys.holds(known.hold) and self._service_tokens.holds(known.service):
+            return known
+        return None
+
+    def _allowed_again(self, known: _Known, quota: RateLimitDecision | None) -> Allowed | None:
+        if quota is not None and not quota.allowed:
+            return None
+        allowed = Allowed(known.charge.principal, None, quota)
+        self._used(known.caller, allowed, known.uses, known.client_ip)
+        return allowed
 
     def _prepare(
-        self, facts: RequestFacts, allow_database: bool
+        self, facts: RequestFacts, allow_database: bool, ask: Ask | None = None
     ) -> tuple[_Caller | Refused | None, Decision | _Charge]:
         """Every step but the quota's: the decision, or what is left once the quota is known.
 
@@ -162,6 +223,8 @@ class Authorizer:
             known = self._known.get(asked)
             if known is not None:
                 if self._keys.holds(known.hold):
+                    if ask is not None:
+                        self._remember_ask(ask, known, facts)
                     return known.caller, known.charge
                 self._known.pop(asked, None)
         else:
@@ -177,30 +240,49 @@ class Authorizer:
             return caller, self._failed(caller, facts, allow_database)
         outcome = self._authorize(caller, facts, required, allow_database)
         if asked is not None and caller.key is not None and isinstance(outcome, _Charge):
-            self._remember(asked, key_digest, caller, outcome)
+            self._remember(asked, key_digest, caller, outcome, facts, ask)
         return caller, outcome
 
     def _remember(
-        self, asked: tuple[object, ...], key_digest: str, caller: _Caller, charge: _Charge
+        self,
+        asked: tuple[object, ...],
+        key_digest: str,
+        caller: _Caller,
+        charge: _Charge,
+        facts: RequestFacts,
+        ask: Ask | None,
     ) -> None:
         if charge.workspace is not None:
             return  # acting in a workspace: its ownership is looked up again each time
         hold = self._keys.hold(key_digest)
         if hold is None or hold.principal is not caller.principal:
             return  # not answered from memory alone, or the entry changed meanwhile
-        if len(self._known) >= MAX_KNOWN:
-            self._known.clear()
-        self._known[asked] = _Known(caller, charge, hold)
+        known = _Known(caller, charge, hold)
+        _bounded(self._known)[asked] = known
+        if ask is not None:
+            self._remember_ask(ask, known, facts)
+
+    def _remember_ask(self, ask: Ask, known: _Known, facts: RequestFacts) -> None:
+        """For :meth:`decide_again`: a request the key is allowed to make, from a service token
+        known from memory."""
+        if not known.charge.principal.scopes.issuperset(known.charge.required):
+            return
+        service = self._service_tokens.hold(ask.service_token)
+        if service is not None:
+            repeat = known._replace(uses=facts.uses, client_ip=facts.client_ip, service=service)
+            _bounded(self._asks)[ask.digest] = repeat
 
     def _used(
-        self, caller: _Caller | Refused | None, decision: Decision, facts: RequestFacts
+        self,
+        caller: _Caller | Refused | None,
+        decision: Decision,
+        uses: int,
+        client_ip: str | None,
     ) -> Decision:
         if caller is not None and caller.key is not None:
             # Every decision about an existing key is a use of it.
             accepted = isinstance(decision, Allowed)
-            self._keys.record_use(
-                caller.key.id, accepted=accepted, count=facts.uses, client_ip=facts.client_ip
-            )
+            self._keys.record_use(caller.key.id, accepted=accepted, count=uses, client_ip=client_ip)
         return decision
 
     def service(
@@ -330,6 +412,13 @@ def cross_site(
     if fetch_site == "cross-site":
         return Refused("forbidden", "Cross-site requests may not use the session cookie.")
     return None
+
+
+def _bounded(memo: dict[K, _Known]) -> dict[K, _Known]:
+    """``memo``, emptied when it holds ``MAX_KNOWN`` requests (entries are cheap to learn again)."""
+    if len(memo) >= MAX_KNOWN:
+        memo.clear()
+    return memo
 
 
 def _charged(charge: _Charge, quota: RateLimitDecision | None) -> Decision:

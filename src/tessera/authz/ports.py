@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tessera.authz.decision import Refused
+from tessera.keys.cache import CacheHold
 from tessera.keys.verify import KeyHold, KeyIdentity
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
@@ -55,6 +56,14 @@ class AccessTokens(Protocol):
 
 class ServiceTokens(Protocol):
     def service_principal(self, raw: str, *, allow_database: bool) -> Principal | Refused: ...
+
+    def hold(self, raw: str) -> CacheHold | None:
+        """What says the token is live, from memory, if anything does."""
+        ...
+
+    def holds(self, hold: CacheHold) -> bool:
+        """Whether that still stands: the token was not revoked since."""
+        ...
 
 
 class Sessions(Protocol):

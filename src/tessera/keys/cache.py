@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from tessera.clock import Clock
 from tessera.errors import ServiceUnavailable
@@ -105,6 +105,14 @@ class EvictionChannel(Protocol):
 
 # Connects a cache to the channel under a topic (what kind of credential it holds).
 Subscribe = Callable[[str, "TtlCache[Any]"], EvictionChannel]
+
+
+class CacheHold(NamedTuple):
+    """An entry as :meth:`TtlCache.entry` returned it, to be checked with
+    :meth:`TtlCache.still_holds` by one who remembers what it read."""
+
+    key: str
+    entry: tuple[float, Any]
 
 
 class TtlCache(Generic[T]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tessera.ratelimit.gcra import RateLimitDecision
 
 POLICY = "default"
+_RAW_POLICY = POLICY.encode()
 
 
 def rate_limit_headers(decision: RateLimitDecision) -> list[tuple[str, str]]:
@@ -35,16 +36,14 @@ RAW_NAMES = frozenset(
 
 def raw_rate_limit_headers(decision: RateLimitDecision) -> list[tuple[bytes, bytes]]:
     """:func:`rate_limit_headers` as an ASGI server sends them: lower-case names, bytes."""
-    limit = str(decision.limit).encode()
-    remaining = str(decision.remaining).encode()
-    reset = str(decision.reset_seconds).encode()
+    limit, remaining, reset = decision.limit, decision.remaining, decision.reset_seconds
     headers = [
-        (b"x-ratelimit-limit", limit),
-        (b"x-ratelimit-remaining", remaining),
-        (b"x-ratelimit-reset", reset),
-        (b"ratelimit-policy", b'"%s";q=%s;w=%d' % (POLICY.encode(), limit, decision.window)),
-        (b"ratelimit", b'"%s";r=%s;t=%s' % (POLICY.encode(), remaining, reset)),
+        (b"x-ratelimit-limit", b"%d" % limit),
+        (b"x-ratelimit-remaining", b"%d" % remaining),
+        (b"x-ratelimit-reset", b"%d" % reset),
+        (b"ratelimit-policy", b'"%s";q=%d;w=%d' % (_RAW_POLICY, limit, decision.window)),
+        (b"ratelimit", b'"%s";r=%d;t=%d' % (_RAW_POLICY, remaining, reset)),
     ]
     if not decision.allowed:
-        headers.append((b"retry-after", str(max(1, decision.retry_after)).encode()))
+        headers.append((b"retry-after", b"%d" % max(1, decision.retry_after)))
     return headers

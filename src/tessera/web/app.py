@@ -13,7 +13,7 @@ from tessera.deployment import Tessera
 from tessera.web import customer_docs, docs, openapi, problems
 from tessera.web.dashboard import routes as dashboard
 from tessera.web.dashboard.pages import STATIC, SignInRequired, to_sign_in
-from tessera.web.fastpath import FastPaths
+from tessera.web.hotpaths import FastPaths
 from tessera.web.middleware import RequestContextMiddleware
 from tessera.web.routes import (
     api_keys,
@@ -39,9 +39,9 @@ HOT_ROUTES = (verify.route, forward_auth.route)
 
 
 def create_app(tessera: Tessera) -> ASGIApp:
-    """The application: the verification fast path and request context around FastAPI."""
+    """The application: FastAPI within the request context, the hot endpoints in front."""
     api = create_api(tessera)
-    return RequestContextMiddleware(FastPaths(api, HOT_ROUTES))
+    return FastPaths(RequestContextMiddleware(api), api, HOT_ROUTES)
 
 
 def create_api(tessera: Tessera) -> FastAPI:

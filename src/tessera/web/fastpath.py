@@ -1,22 +1,48 @@
 """The hot endpoints: each one plain ASGI handler, documented and dispatched like a route, and
-reached before the framework's router.
+reached before the framework's router and the request middleware.
 
 FastAPI's router walks every route for each request, and its request objects and dependency
 resolution cost more than a verification served from the caches. So a hot endpoint is a plain
-ASGI handler, and :class:`FastPaths` sends requests for its exact method and path straight to
-it. The same handler answers when the router itself dispatches the path (an application built
-without the fast path), and the OpenAPI description documents it through :class:`HandledRoute`:
-there is one implementation of each endpoint. What a handler raises goes on to the error
-handler like any route's error (``web/problems.py``).
+ASGI handler, and ``FastPaths`` (``web/hotpaths.py``) sends requests for its exact method and
+path straight to it, through the request middleware. The same handler answers when the router
+itself dispatches the path (an application built without the fast path), and the OpenAPI
+description documents it through :class:`HandledRoute`: there is one implementation of each
+endpoint. What a handler raises goes on to the error handler like any route's error
+(``web/problems.py``).
+
+A hot endpoint also answers a *repeated* request in one step: the same ask
+(:meth:`HotHandler.ask`) as one the pipeline allowed before (``Authorizer.decide_again``), from
+a service token still known. That answer is a 200 with the request id and the access-log line the
+middleware would give it; everything else (a first request, a refusal, a body in several
+parts, a query string, a NUL in a header) goes through the middleware to the handler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi.routing import APIRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from tessera.authz import Allowed
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class HotHandler(Protocol):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The whole request, as any ASGI application answers it."""
+
+    def ask(self, scope: Scope, body: bytes) -> bytes | None:
+        """The digest that names this request for ``Authorizer.decide_again`` (the one the
+        handler gives the pipeline in its :class:`~tessera.authz.Ask`), or None when the
+        request cannot be answered in one step (no service token, a NUL in a header)."""
+
+    def render(self, allowed: Allowed) -> tuple[RawHeaders, bytes]:
+        """The headers and body of the 200 for an allowed repeated request."""
 
 
 class HandledRoute(APIRoute):
@@ -25,25 +51,29 @@ class HandledRoute(APIRoute):
     FastAPI's request handling never runs, and ``documented`` is never called."""
 
     def __init__(
-        self, path: str, documented: Callable[[], None], *, handler: ASGIApp, **kwargs: Any
+        self, path: str, documented: Callable[[], None], *, handler: HotHandler, **kwargs: Any
     ) -> None:
         super().__init__(path, documented, **kwargs)
         self.app = handler
+        self.handler = handler
 
 
-class FastPaths:
-    """Serves the ``routes``' handlers itself and hands every other request to ``app``."""
-
-    def __init__(self, app: ASGIApp, routes: Iterable[HandledRoute]) -> None:
-        self.app = app
-        self.routes = {(method, r.path): r.app for r in routes for method in r.methods or ()}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = (
-            self.routes.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
-        )
-        if handler is None:
-            await self.app(scope, receive, send)
-            return
-        scope["app"] = self.app  # handlers find the deployment where routes do
-        await handler(scope, receive, send)
+def ask_digest(
+    scope: Scope, tag: bytes, names: frozenset[bytes], needed: bytes, tail: bytes = b""
+) -> bytes | None:
+    """What a :meth:`HotHandler.ask` answers: the SHA-256 of ``tag`` (no newline in it), of
+    every header of ``names`` (lower-case), each value in order, and of ``tail`` (a body), laid
+    out so that no two requests give the same text. None when no ``needed`` header came, or
+    when any header holds a NUL, which the request middleware refuses."""
+    parts = [tag, b"%d" % len(tail)]
+    found = False
+    for name, value in scope["headers"]:
+        if 0 in value:  # a NUL (an int's look-up: a quicker search than a bytes one)
+            return None
+        if name in names:
+            parts += (name, value)  # neither holds a newline: HTTP has none in a field
+            found = found or name == needed
+    if not found:
+        return None
+    parts.append(tail)
+    return hashlib.sha256(b"\n".join(parts)).digest()

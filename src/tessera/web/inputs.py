@@ -39,7 +39,7 @@ def refusal(scope: Scope) -> TesseraError | None:
         return NotFound("Nothing has this path: it holds a NUL or a lone surrogate.")
     # RFC 9110 forbids NUL in a field value; servers that let one through must not reach a query.
     # (One search over all the values: this runs before every request, the hot paths included.)
-    if b"\x00" in b"".join([value for _, value in scope.get("headers", ())]):
+    if 0 in b"".join([value for _, value in scope.get("headers", ())]):  # NUL, as an int: quicker
         return InvalidRequest("A request header holds a NUL character.")
     query: bytes = scope.get("query_string", b"")
     if query and _SUSPECT.search(query):

@@ -86,7 +86,7 @@ class RequestContextMiddleware:
                 await error_response(scope, error)(scope, receive, send_with_id)
         finally:
             if logged:
-                _log(scope, status["code"], started, request_id)
+                log_request(scope, status["code"], started, request_id)
 
 
 def _encoded(headers: list[tuple[bytes, bytes]], message: Message) -> list[tuple[bytes, bytes]]:
@@ -122,7 +122,7 @@ def _capped(receive: Receive) -> Receive:
     return capped_receive
 
 
-def _log(scope: Scope, status: int, started: float, request_id: str) -> None:
+def log_request(scope: Scope, status: int, started: float, request_id: str) -> None:
     # The path only: query strings may carry credentials some clients put there by mistake.
     record: dict[str, Any] = {
         "event": "request",

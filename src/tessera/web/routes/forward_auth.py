@@ -3,6 +3,10 @@
 Like the verification API it sits in front of every request of the protected API, so it is
 one plain ASGI handler on the application's fast path (``web/fastpath.py``): from the caches on
 the event loop, in a worker thread only when a look-up must wait.
+
+The handler reads only the headers in :data:`ASKED` (and the peer's address), so their digest
+names the request for the pipeline (:func:`ask_of`): a request the pipeline allowed before is
+answered from that digest alone (``web/hotpaths.py``).
 """
 
 from __future__ import annotations
@@ -13,18 +17,40 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from tessera.authz import Refused, RequestFacts, refusal_error
+from tessera.authz import Allowed, Ask, Refused, RequestFacts, refusal_error
 from tessera.deployment import Tessera
 from tessera.edge.clientip import scope_client_ip, scope_forwarded_client_ip
 from tessera.edge.facts import header_map, scope_facts
 from tessera.errors import Unauthorized, WouldBlock
 from tessera.principal import Principal
+from tessera.ratelimit.headers import raw_rate_limit_headers
 from tessera.web import resources
 from tessera.web.deps import admit_scope
-from tessera.web.fastpath import HandledRoute
+from tessera.web.fastpath import HandledRoute, RawHeaders, ask_digest
 from tessera.web.openapi import AUTHENTICATED, error_response, problems
 
 PATH = "/v1/forward-auth"
+# Every header the decision reads: the proxy's token, the client's credential or cookie, the
+# original method and URI, the client's address, the workspace and organization named, and
+# what the session cookie's cross-site rule reads. (X-Tessera-Proxy shapes only a refusal.)
+ASKED = frozenset(
+    (
+        b"x-tessera-service-token",
+        b"x-api-key",
+        b"authorization",
+        b"cookie",
+        b"x-original-method",
+        b"x-original-uri",
+        b"x-forwarded-method",
+        b"x-forwarded-uri",
+        b"x-forwarded-for",
+        b"x-real-ip",
+        b"x-workspace-id",
+        b"x-organization-id",
+        b"origin",
+        b"sec-fetch-site",
+    )
+)
 
 
 def _header(description: str) -> dict[str, Any]:
@@ -86,15 +112,37 @@ class ForwardAuthEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         tessera: Tessera = scope["app"].state.tessera
-        headers = header_map(scope)
+        headers = {name: value for name, value in header_map(scope).items() if name in _NAMES}
         try:  # from the caches, on the event loop
             facts = _facts(tessera, scope, headers, allow_database=False)
         except WouldBlock:  # a look-up must wait: in a worker thread
             facts = await run_in_threadpool(_facts, tessera, scope, headers, True)
-        decision = await tessera.authorizer.decide_on_loop(facts, run_in_threadpool)
+        asked, token = ask_of(scope), headers.get("x-tessera-service-token")
+        ask = Ask(asked, token) if asked is not None and token else None
+        decision = await tessera.authorizer.decide_on_loop(facts, run_in_threadpool, ask=ask)
         body, raw = self._rendered.of(admit_scope(scope, tessera, facts, decision))
         await send({"type": "http.response.start", "status": 200, "headers": list(raw)})
         await send({"type": "http.response.body", "body": body})
+
+    def ask(self, scope: Scope, body: bytes) -> bytes | None:
+        return ask_of(scope)
+
+    def render(self, allowed: Allowed) -> tuple[RawHeaders, bytes]:
+        answer, raw = self._rendered.of(allowed.principal)
+        limits = raw_rate_limit_headers(allowed.quota) if allowed.quota is not None else []
+        return [*raw, *limits], answer
+
+
+_NAMES = frozenset(name.decode() for name in ASKED)
+
+
+def ask_of(scope: Scope) -> bytes | None:
+    """The digest that names the request for the pipeline (``Authorizer.decide_again``): of
+    the peer's address and of every value of every header in :data:`ASKED`, which is all the
+    handler reads. No raw credential is kept. None without a service token."""
+    client = scope.get("client")
+    tag = b"forward-auth " + (client[0].encode() if client else b"-")
+    return ask_digest(scope, tag, ASKED, b"x-tessera-service-token")
 
 
 class _Renderings:

@@ -4,6 +4,10 @@ This is the hot path. :func:`answer` stays on the event loop while the service t
 and the key are cached; only a cache miss goes to a worker thread for the database. The
 endpoint is one plain ASGI handler, which the application reaches before the framework's
 router (``web/fastpath.py``) and the OpenAPI description documents through :data:`route`.
+
+A verification is named for the pipeline by the digest of its service token and its body
+(:func:`ask_of`), which is all the verdict depends on: a verification the pipeline allowed
+before is answered without its body being parsed again (``web/hotpaths.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tessera.authz import Allowed, Decision, Refused, RequestFacts, refusal_error
+from tessera.authz import Allowed, Ask, Decision, Refused, RequestFacts, refusal_error
 from tessera.clock import rfc3339
 from tessera.deployment import Tessera
 from tessera.edge.clientip import client_ip
@@ -28,7 +32,7 @@ from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.text import UNCLEAN_MESSAGE
 from tessera.web import resources
-from tessera.web.fastpath import HandledRoute
+from tessera.web.fastpath import HandledRoute, RawHeaders, ask_digest
 from tessera.web.inputs import unclean_field
 from tessera.web.openapi import JSON_BODY, SERVICE_TOKEN, problems
 from tessera.web.problems import invalid_body
@@ -59,6 +63,16 @@ class VerifyEndpoint:
         tessera: Tessera = scope["app"].state.tessera
         payload = await answer(tessera, scope, await _read_body(receive))
         await _JsonResponse(payload)(scope, receive, send)
+
+    def ask(self, scope: Scope, body: bytes) -> bytes | None:
+        return ask_of(scope, body)
+
+    def render(self, allowed: Allowed) -> tuple[RawHeaders, bytes]:
+        if allowed.quota is None:  # not for a key: every key has a quota
+            payload = orjson.dumps(verdict_body(allowed))
+        else:
+            payload = _valid_verdict(allowed.principal, allowed.quota)
+        return [*JSON_HEADERS, (b"content-length", b"%d" % len(payload))], payload
 
 
 def verify_key() -> None:
@@ -103,12 +117,22 @@ async def answer(tessera: Tessera, scope: Scope, raw_body: bytes) -> bytes:
         keys_only=True,
         uses=body.uses,
     )
-    decision = await tessera.authorizer.decide_on_loop(facts, run_in_threadpool)
+    asked = ask_of(scope, raw_body)
+    ask = Ask(asked, token) if asked is not None and token is not None else None
+    decision = await tessera.authorizer.decide_on_loop(facts, run_in_threadpool, ask=ask)
     if isinstance(decision, Allowed) and decision.quota is not None:
         return _valid_verdict(decision.principal, decision.quota)
     return orjson.dumps(verdict_body(decision))
 
 
+def ask_of(scope: Scope, body: bytes) -> bytes | None:
+    """The digest that names a verification for the pipeline (``Authorizer.decide_again``):
+    of its ``Authorization`` header (the service token) and its body, which holds every fact
+    of a verification (the key, scopes, workspace, address and uses). No raw key is kept."""
+    return ask_digest(scope, b"verify", _AUTHORIZATION, b"authorization", body)
+
+
+_AUTHORIZATION = frozenset((b"authorization",))
 _VALID: dict[int, tuple[Principal, bytes]] = {}
 
 

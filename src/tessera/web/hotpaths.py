@@ -1,0 +1,89 @@
+"""The dispatcher of the hot endpoints (``web/fastpath.py``), in front of the request
+middleware: a repeated request is answered in one step, every other one goes through the
+middleware to its handler."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tessera.deployment import Tessera
+from tessera.ids import next_request_id
+from tessera.web.fastpath import HandledRoute
+from tessera.web.middleware import MAX_BODY_BYTES, RequestContextMiddleware, access_log, log_request
+
+log = logging.getLogger("tessera.web")
+
+
+class FastPaths:
+    """Serves the ``routes``' handlers itself and hands every other request to ``app`` (the
+    application within the request middleware). ``api`` is the application the handlers and
+    the error handler find in the scope, as they find it under the router."""
+
+    def __init__(self, app: ASGIApp, api: FastAPI, routes: Iterable[HandledRoute]) -> None:
+        self.app = app
+        self.api = api
+        tessera: Tessera = api.state.tessera
+        self.authorizer = tessera.authorizer
+        self.in_process = tessera.authorizer.quotas_in_process  # decided without awaiting
+        self.routes = {
+            (method, r.path): (r.handler, RequestContextMiddleware(r.handler))
+            for r in routes
+            for method in r.methods or ()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        http = scope["type"] == "http"
+        lane = self.routes.get((scope["method"], scope["path"])) if http else None
+        if lane is None:
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.api
+        handler, whole = lane
+        message = await receive()
+        if message["type"] == "http.request" and _whole(scope, message):
+            started = time.perf_counter()
+            try:
+                ask = handler.ask(scope, message.get("body", b""))
+                if ask is None:
+                    allowed = None
+                elif self.in_process:
+                    allowed = self.authorizer.decide_again(ask)
+                else:
+                    allowed = await self.authorizer.decide_again_on_loop(ask)
+            except Exception:  # the whole request meets the same failure and answers it
+                log.debug("a repeated request is answered whole", exc_info=True)
+                allowed = None
+            if allowed is not None:
+                request_id = next_request_id()
+                headers, body = handler.render(allowed)
+                headers.append((b"x-request-id", request_id.encode()))
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                if access_log.isEnabledFor(logging.INFO):
+                    log_request(scope, 200, started, request_id)
+                return
+        await whole(scope, _replaying(message, receive), send)
+
+
+def _whole(scope: Scope, message: Message) -> bool:
+    """A request whose body came in one part, within the cap, and with no query string."""
+    return (
+        not message.get("more_body")
+        and not scope["query_string"]
+        and len(message.get("body", b"")) <= MAX_BODY_BYTES
+    )
+
+
+def _replaying(first: Message, receive: Receive) -> Receive:
+    """``receive``, giving ``first`` (already read) before anything else."""
+    pending = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
