@@ -19,7 +19,7 @@ from typing import Any
 from bench.edge import ROUTES, SCOPES
 from bench.profile import Call, scope_of
 from bench.verify import prepare
-from tessera.authz import RequestFacts
+from tessera.authz import Ask, RequestFacts
 from tessera.config import load_config
 from tessera.deployment import Tessera
 from tessera.edge.clientip import scope_forwarded_client_ip
@@ -83,7 +83,9 @@ def main() -> None:
             route=("GET", "/v1/contacts"),
         )
         authorizer.service(token, lambda: None, allow_database=True)  # the caches, warm
-        decision = authorizer.decide(facts)
+        ask = forward_auth.ask_of(scope)
+        assert ask is not None
+        decision = authorizer.decide(facts, ask=Ask(ask, token))
         assert decision.quota is not None and decision.principal is not None
         principal = decision.principal
         renderings = forward_auth._Renderings()
@@ -123,11 +125,13 @@ def main() -> None:
             "verify: body parsed": lambda: verify._parse(body),
             "verify: whole pipeline": lambda: authorizer.decide(key_facts, allow_database=False),
             "verify: verdict as JSON": lambda: verify.orjson.dumps(verify.verdict_body(decision)),
+            "repeat: forward auth's ask digest": lambda: forward_auth.ask_of(scope),
+            "repeat: decided again (holds, quota, use)": lambda: authorizer.decide_again(ask),
         }
 
         def warm() -> None:
             authorizer.service(token, lambda: None, allow_database=True)
-            authorizer.decide(facts)
+            authorizer.decide(facts, ask=Ask(ask, token))
             authorizer.decide(key_facts)
 
         for name, stage in stages.items():
