@@ -33,6 +33,8 @@ RawHeaders = list[tuple[bytes, bytes]]
 
 
 class HotHandler(Protocol):
+    reads_body: bool  # whether :meth:`ask` reads the body (else it is never received)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The whole request, as any ASGI application answers it."""
 

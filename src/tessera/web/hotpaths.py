@@ -42,13 +42,20 @@ class FastPaths:
         if lane is None:
             await self.app(scope, receive, send)
             return
-        scope["app"] = self.api
         handler, whole = lane
-        message = await receive()
-        if message["type"] == "http.request" and _whole(scope, message):
-            started = time.perf_counter()
+        body: bytes | None = b""
+        if handler.reads_body:
+            message = await receive()
+            receive = _replaying(message, receive)  # the whole path reads it again
+            if message["type"] != "http.request" or message.get("more_body"):
+                body = None  # a body in several parts: the middleware counts it
+            else:
+                body = message.get("body", b"")
+        if body is not None and len(body) <= MAX_BODY_BYTES and not scope["query_string"]:
+            logged = access_log.isEnabledFor(logging.INFO)
+            started = time.perf_counter() if logged else 0.0
             try:
-                ask = handler.ask(scope, message.get("body", b""))
+                ask = handler.ask(scope, body)
                 if ask is None:
                     allowed = None
                 elif self.in_process:
@@ -60,23 +67,15 @@ class FastPaths:
                 allowed = None
             if allowed is not None:
                 request_id = next_request_id()
-                headers, body = handler.render(allowed)
+                headers, answer = handler.render(allowed)
                 headers.append((b"x-request-id", request_id.encode()))
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
-                if access_log.isEnabledFor(logging.INFO):
+                await send({"type": "http.response.body", "body": answer})
+                if logged:
                     log_request(scope, 200, started, request_id)
                 return
-        await whole(scope, _replaying(message, receive), send)
-
-
-def _whole(scope: Scope, message: Message) -> bool:
-    """A request whose body came in one part, within the cap, and with no query string."""
-    return (
-        not message.get("more_body")
-        and not scope["query_string"]
-        and len(message.get("body", b"")) <= MAX_BODY_BYTES
-    )
+        scope["app"] = self.api
+        await whole(scope, receive, send)
 
 
 def _replaying(first: Message, receive: Receive) -> Receive:

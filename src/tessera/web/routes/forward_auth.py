@@ -107,6 +107,8 @@ class ForwardAuthEndpoint:
     """The endpoint: a plain ASGI handler (``web/fastpath.py``). The headers are read once into
     a dict, and the answer for a principal is rendered once and sent as raw ASGI messages."""
 
+    reads_body = False  # a forward-auth request's body means nothing
+
     def __init__(self) -> None:
         self._rendered = _Renderings()
 

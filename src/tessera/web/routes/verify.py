@@ -59,6 +59,8 @@ class VerifyBody(BaseModel):
 class VerifyEndpoint:
     """The endpoint: a plain ASGI handler (``web/fastpath.py``)."""
 
+    reads_body = True
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         tessera: Tessera = scope["app"].state.tessera
         payload = await answer(tessera, scope, await _read_body(receive))
