@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -193,15 +194,49 @@ def _family(tessera: Tessera, user_id: str) -> tuple[Any, str]:
         )
 
 
-@pytest.mark.parametrize("requests", [1, 3, 10, 1000])
-def test_gcra_allows_exactly_the_quota_in_a_burst(requests: int) -> None:
-    """A fresh credential may spend its whole quota at once and no more."""
-    quota, tat, now = Quota(requests, 60), None, 1000.0
-    allowed = 0
-    for _ in range(requests + 5):
+BURSTS = [(1, 86400), (3, 7), (7, 3600), (60, 60), (100, 1), (999, 1), (1000, 60), (1000, 86400)]
+
+
+@pytest.mark.parametrize("now", [0.0, 1000.123, 1_800_000_000.0, 1_800_000_000.123456])
+def test_gcra_allows_exactly_the_quota_in_a_burst(now: float) -> None:
+    """A fresh credential may spend its whole quota at once and no more, at any time: at
+    epoch times a float's step is 2.4e-7 s, which once let 7 an hour allow 6 and 999 a second
+    allow 998."""
+    for requests, per_seconds in BURSTS:
+        quota, tat, allowed = Quota(requests, per_seconds), None, 0
+        for _ in range(requests + 5):
+            decision, tat = decide(quota, tat, now)
+            allowed += decision.allowed
+        assert allowed == requests, (requests, per_seconds)
+
+
+def test_each_store_allows_exactly_the_quota_in_a_burst(store: str, prefix: str) -> None:
+    """The same at today's time through each store: Redis once kept a TAT to 14 digits (a
+    tenth of a millisecond), so that 60 a minute allowed 59."""
+    clock = ManualClock(datetime(2026, 11, 24, 13, 5, 7, 123456, tzinfo=UTC))
+    limiter = _limiter(store, clock, prefix)
+    for requests, per_seconds in BURSTS:
+        quota, key = Quota(requests, per_seconds), f"burst:{requests}:{per_seconds}"
+        allowed = sum(limiter.hit(key, quota).allowed for _ in range(requests + 3))
+        assert allowed == requests, (requests, per_seconds)
+        assert limiter.peek(key, quota).remaining == 0
+
+
+@pytest.mark.parametrize("now", [1000.0, 1_800_000_000.0, 1_800_000_000.123456])
+def test_remaining_counts_every_use_at_epoch_times(now: float) -> None:
+    """At today's epoch times a float's step is about 2.4e-7 s, which once made 3 uses of a
+    1000-a-minute quota report 996 left instead of 997."""
+    quota = Quota(1000, 60)
+    decision, _ = decide(quota, None, now, 3)
+    assert (decision.remaining, decision.reset_seconds) == (997, 1)
+    tat = None
+    for left in (999, 998, 997):
         decision, tat = decide(quota, tat, now)
-        allowed += decision.allowed
-    assert allowed == requests
+        assert decision.remaining == left
+    slow = Quota(2, 60)  # one request each 30 s: the third waits exactly 30 s
+    _, tat = decide(slow, None, now, 2)
+    refused, _ = decide(slow, tat, now)
+    assert (refused.allowed, refused.retry_after, refused.reset_seconds) == (False, 30, 60)
 
 
 def test_hot_paths_count_exactly_on_the_event_loop(

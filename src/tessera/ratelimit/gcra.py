@@ -13,17 +13,33 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+# Times are epoch seconds (about 1.8e9, below 2**32 until 2106), where a float's step is at most
+# STEP. The emission interval is a whole number of steps, so that a TAT (a time plus whole
+# intervals) is exact: no burst gains or loses a request to rounding, in memory or in Redis.
+STEP = 2.0**-21
+# Decisions and the figures a client sees are rounded with this much slack (far below a step),
+# for the times of tests and simulations that are not epoch seconds.
+SLACK = 1e-9
+
 
 @dataclass(frozen=True)
 class Quota:
-    """``requests`` per ``per_seconds``, all of which may arrive in one burst."""
+    """``requests`` per ``per_seconds``, all of which may arrive in one burst.
+
+    The emission interval is ``per_seconds / requests`` rounded down to a whole number of
+    :data:`STEP` (half a microsecond), and the burst window is exactly ``requests`` intervals:
+    the quota is then a little generous (by at most a step per request) but never miscounted.
+    """
 
     requests: int
     per_seconds: int
     emission_interval: float = field(init=False, repr=False, compare=False)
+    window: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "emission_interval", self.per_seconds / self.requests)
+        steps = max(1, math.floor(self.per_seconds / self.requests / STEP))
+        object.__setattr__(self, "emission_interval", steps * STEP)
+        object.__setattr__(self, "window", steps * self.requests * STEP)
 
 
 class RateLimitDecision(NamedTuple):
@@ -47,7 +63,7 @@ def decide(
     """
     tat = now if stored_tat is None or stored_tat < now else stored_tat
     new_tat = tat + quota.emission_interval * cost
-    if now < new_tat - quota.per_seconds:
+    if new_tat - now > quota.window + SLACK:
         return decision_from(quota, False, tat, now), tat
     return decision_from(quota, True, new_tat, now), new_tat
 
@@ -56,17 +72,17 @@ def decision_from(quota: Quota, allowed: bool, tat: float, now: float) -> RateLi
     """The figures a client sees, from the TAT after the decision (every store computes it)."""
     backlog = tat - now if tat > now else 0.0
     interval = quota.emission_interval
-    remaining = math.floor((quota.per_seconds - backlog) / interval + 1e-9)
+    remaining = math.floor((quota.window - backlog + SLACK) / interval)
     if allowed:
         retry_after = 0
     else:
-        retry = tat + interval - quota.per_seconds - now
-        retry_after = math.ceil(retry - 1e-9) if retry > 0 else 0
+        retry = tat + interval - quota.window - now
+        retry_after = math.ceil(retry - SLACK) if retry > 0 else 0
     return RateLimitDecision(
         allowed,
         quota.requests,
         0 if remaining < 0 else quota.requests if remaining > quota.requests else remaining,
-        math.ceil(backlog - 1e-9),
+        math.ceil(backlog - SLACK),
         retry_after,
         quota.per_seconds,
     )

@@ -18,13 +18,15 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tessera.clock import Clock
-from tessera.ratelimit.gcra import Quota, RateLimitDecision, decision_from
+from tessera.ratelimit.gcra import SLACK, Quota, RateLimitDecision, decision_from
 
 # One decision per key, in order: KEYS[i] is a credential's TAT, and ARGV[i] its now, emission
 # interval, window, count (1 = hit, 0 = peek) and cost (requests counted at once), separated by
 # spaces. Returns "allowed tat" for each key in turn, joined by commas (one string: the cheapest
 # answer to read). A refused request leaves the TAT as it was. Each decision reads what the ones
 # before it wrote, so deciding many in one call is exactly deciding them one after the other.
+# TATs are written with 17 significant digits, which read back as the same float (Lua's own
+# tostring keeps 14, a tenth of a millisecond at epoch times, which miscounted bursts).
 GCRA_SCRIPT = """
 local answers = {}
 for i = 1, #KEYS do
@@ -35,18 +37,18 @@ for i = 1, #KEYS do
   local stored = tonumber(redis.call('GET', KEYS[i]) or '0')
   local tat = math.max(stored, now)
   local new_tat = tat + tonumber(interval) * tonumber(cost)
-  if now < new_tat - window then
-    answers[i] = '0 ' .. tostring(tat)
+  if new_tat - now > window + SLACK then
+    answers[i] = '0 ' .. string.format('%.17g', tat)
   else
     if count == '1' then
       local ttl = math.ceil((new_tat - now) * 1000) + 1000
-      redis.call('SET', KEYS[i], tostring(new_tat), 'PX', ttl)
+      redis.call('SET', KEYS[i], string.format('%.17g', new_tat), 'PX', ttl)
     end
-    answers[i] = '1 ' .. tostring(new_tat)
+    answers[i] = '1 ' .. string.format('%.17g', new_tat)
   end
 end
 return table.concat(answers, ',')
-"""
+""".replace("SLACK", repr(SLACK))
 PREFIX = "tessera:rl:"
 # The name Redis files the script under (EVALSHA), not a security measure.
 GCRA_SHA = hashlib.sha1(GCRA_SCRIPT.encode(), usedforsecurity=False).hexdigest()
@@ -105,7 +107,7 @@ class RedisRateLimiter:
 
 
 def _arguments(now: float, quota: Quota, count: str, cost: int) -> str:
-    return f"{now!r} {quota.emission_interval!r} {quota.per_seconds} {count} {cost}"
+    return f"{now!r} {quota.emission_interval!r} {quota.window!r} {count} {cost}"
 
 
 def _async_client(client: redis.Redis) -> redis.asyncio.Redis:
