@@ -19,7 +19,8 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from tessera.clock import Clock
 from tessera.keys.store import KeyUse, UsageStore
@@ -33,8 +34,12 @@ SHUTDOWN_PATIENCE_SECONDS = 15.0
 @dataclass
 class PendingUsage:
     days: dict[date, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
-    last_used_at: datetime | None = None
+    last_used: float | None = None  # a timestamp: a datetime is made only when it is read
     last_used_ip: str | None = None  # made coarse (a network) only when written
+
+    @property
+    def last_used_at(self) -> datetime | None:
+        return None if self.last_used is None else datetime.fromtimestamp(self.last_used, UTC)
 
 
 class UsageRecorder:
@@ -46,18 +51,22 @@ class UsageRecorder:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._today = _Day.of(clock.timestamp())
 
     def record(
         self, key_id: str, *, accepted: bool, count: int = 1, client_ip: str | None = None
     ) -> None:
-        now = self._clock.now()
+        now = self._clock.timestamp()
+        day = self._today
+        if not day.starts <= now < day.ends:  # once a day (or when a test's clock jumps)
+            day = self._today = _Day.of(now)
         with self._lock:
             pending = self._pending.get(key_id)
             if pending is None:
                 pending = self._pending[key_id] = PendingUsage()
-            pending.days[now.date()][0 if accepted else 1] += count
+            pending.days[day.date][0 if accepted else 1] += count
             if accepted:
-                pending.last_used_at = now
+                pending.last_used = now
                 pending.last_used_ip = client_ip or pending.last_used_ip
 
     def pending(self, key_id: str) -> dict[date, tuple[int, int]]:
@@ -165,11 +174,25 @@ class UsageRecorder:
                     counts = pending.days[day]
                     counts[0] += requests
                     counts[1] += rejected
-                if failed.last_used_at is not None and (
-                    pending.last_used_at is None or pending.last_used_at < failed.last_used_at
+                if failed.last_used is not None and (
+                    pending.last_used is None or pending.last_used < failed.last_used
                 ):
-                    pending.last_used_at = failed.last_used_at
+                    pending.last_used = failed.last_used
                     pending.last_used_ip = failed.last_used_ip or pending.last_used_ip
+
+
+class _Day(NamedTuple):
+    """A day (UTC) and its bounds as timestamps: which day a use falls on, without a datetime
+    per request."""
+
+    date: date
+    starts: float
+    ends: float
+
+    @classmethod
+    def of(cls, stamp: float) -> _Day:
+        starts = stamp // 86_400 * 86_400
+        return cls(datetime.fromtimestamp(starts, UTC).date(), starts, starts + 86_400)
 
 
 def coarse_network(address: str | None) -> str | None:
