@@ -97,8 +97,9 @@ def calls(folder: Path) -> dict[str, Call]:
     owner = new_owner(tessera, "reader@example.com", "Readers")
     reader, _ = new_key(tessera, owner, KeySpec("reader", ["contacts:read"]))
     app = create_app(tessera)
-    contacts = contacts_app(Authenticator.local(config))
-    _with_empty_dependency(contacts)
+    auth = Authenticator.local(config)
+    contacts = contacts_app(auth)
+    _with_comparisons(contacts, auth)
     verify = json.dumps({"key": key, "required_scopes": ["workspaces:read"]}).encode()
     service = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
     proxy = {
@@ -115,6 +116,10 @@ def calls(folder: Path) -> dict[str, Call]:
         "contacts-unprotected": Call(
             contacts, "GET", "/v1/contacts-unprotected", {"X-API-Key": reader}, b""
         ),
+        # The same check as a FastAPI dependency, Depends(auth.requires(...)).
+        "contacts-dependency": Call(
+            contacts, "GET", "/v1/contacts-dependency", {"X-API-Key": reader}, b""
+        ),
         # What FastAPI itself spends on a dependency that does nothing.
         "contacts-empty-dependency": Call(
             contacts, "GET", "/v1/contacts-empty-dependency", {"X-API-Key": reader}, b""
@@ -122,8 +127,10 @@ def calls(folder: Path) -> dict[str, Call]:
     }
 
 
-def _with_empty_dependency(app: Any) -> None:
+def _with_comparisons(app: Any, auth: Any) -> None:
     from fastapi import Depends
+
+    from tessera import Principal
 
     async def nothing(request: Request) -> None:
         return None
@@ -131,6 +138,12 @@ def _with_empty_dependency(app: Any) -> None:
     @app.get("/v1/contacts-empty-dependency")
     async def list_contacts(_: None = Depends(nothing)) -> dict[str, Any]:
         return {"data": [], "caller": None}
+
+    @app.get("/v1/contacts-dependency")
+    async def list_with_dependency(
+        principal: Principal = Depends(auth.requires("contacts:read")),
+    ) -> dict[str, Any]:
+        return {"data": [], "caller": principal.id}
 
 
 def main() -> None:

@@ -41,9 +41,8 @@ def create_app(auth: Authenticator) -> FastAPI:
     ids = itertools.count(1)
 
     @app.get("/v1/contacts")
-    async def list_contacts(
-        principal: Principal = Depends(auth.requires("contacts:read")),
-    ) -> dict[str, Any]:
+    @auth.protect("contacts:read")
+    async def list_contacts(principal: Principal) -> dict[str, Any]:
         return {"data": book[_tenant(principal)], "caller": principal.id}
 
     @app.post("/v1/contacts", status_code=201)

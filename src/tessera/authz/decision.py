@@ -85,12 +85,13 @@ class RequestFacts(NamedTuple):
 
 
 class Ask(NamedTuple):
-    """How a hot endpoint names a request for ``Authorizer.decide_again``: the digest of
-    everything it reads of the request (the service token that asks included), so that the
-    same digest means the same facts; and that service token."""
+    """How an edge names a request for ``Authorizer.decide_again``: the digest of everything
+    it reads of the request (the service token that asks included), so that the same digest
+    means the same facts; and that service token, or None for an application deciding for
+    itself beside the server (the integration's local mode)."""
 
     digest: bytes
-    service_token: str
+    service_token: str | None
 
 
 class Allowed(NamedTuple):

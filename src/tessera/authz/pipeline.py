@@ -22,6 +22,7 @@ again, before the request is even parsed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -84,6 +85,11 @@ class _Known(NamedTuple):  # what every step but the quota's found for a repeate
     uses: int = 1  # for an ask: the uses and the client's address its request named
     client_ip: str | None = None
     service: CacheHold | None = None  # for an ask: the service token that asked
+
+
+# The service of an ask no service token made: the application itself (the integration's
+# local mode), which nothing revokes.
+_ITSELF = CacheHold("", (math.inf, None))
 
 
 class _Charge(NamedTuple):  # a decision that waits only on the credential's quota
@@ -194,7 +200,9 @@ class Authorizer:
         known = self._asks.get(ask)
         if known is None or known.service is None:
             return None
-        if self._keys.holds(known.hold) and self._service_tokens.holds(known.service):
+        if self._keys.holds(known.hold) and (
+            known.service is _ITSELF or self._service_tokens.holds(known.service)
+        ):
             return known
         return None
 
@@ -264,10 +272,11 @@ class Authorizer:
 
     def _remember_ask(self, ask: Ask, known: _Known, facts: RequestFacts) -> None:
         """For :meth:`decide_again`: a request the key is allowed to make, from a service token
-        known from memory."""
+        known from memory or from the application itself."""
         if not known.charge.principal.scopes.issuperset(known.charge.required):
             return
-        service = self._service_tokens.hold(ask.service_token)
+        token = ask.service_token
+        service = _ITSELF if token is None else self._service_tokens.hold(token)
         if service is not None:
             repeat = known._replace(uses=facts.uses, client_ip=facts.client_ip, service=service)
             _bounded(self._asks)[ask.digest] = repeat

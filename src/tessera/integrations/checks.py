@@ -14,14 +14,22 @@ class Presented(NamedTuple):  # one per request: a named tuple, cheaper to build
     workspace_id: str | None
     organization_id: str | None
     client_ip: str | None
+    ask: bytes | None = None  # the digest of all of the above and the scopes asked for
 
 
 class Check(Protocol):
     """How the integration decides: on the server's stores, or by asking the server."""
 
+    # Whether :meth:`again` may answer: only then is a request's ask digest worth computing.
+    remembers: bool
+
     async def __call__(
         self, presented: Presented, scopes: tuple[str, ...]
     ) -> Checked | Refused: ...
+
+    async def again(self, ask: bytes) -> Checked | None:
+        """A request decided before with the same :attr:`Presented.ask`, answered in one step
+        while what that decision read still stands; None: decide it."""
 
     def forget(self, key_digest: str) -> None: ...
 

@@ -19,11 +19,13 @@ Errors are answered in Tessera's format (``application/problem+json``).
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tessera.authz.decision import Refused, refusal_error, verdict_refusal
 from tessera.clock import Clock, SystemClock
 from tessera.edge.clientip import scope_client_ip
-from tessera.edge.facts import credential_of, header_map
+from tessera.edge.facts import ask_digest, credential_of, header_map
 from tessera.edge.problems import problem_of, problem_response
 from tessera.errors import (
     InternalError,
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tessera.integration")
 Dependency = Callable[..., Awaitable[Principal]]
+Endpoint = Callable[..., Any]
 
 
 class Authenticator:
@@ -98,15 +101,16 @@ class Authenticator:
         After :meth:`install`, the rate-limit headers are added to the answer by the middleware
         it installs; before it, by the dependency itself (FastAPI's response parameter, which
         costs more per request)."""
+        tag = _scopes_tag(scopes)
         if self._installed:
 
             async def light(request: Request) -> Principal:
-                return await self._caller(request, scopes)
+                return await self._caller(request.scope, scopes, tag)
 
             return light
 
         async def dependency(request: Request, response: Response) -> Principal:
-            principal = await self._caller(request, scopes)
+            principal = await self._caller(request.scope, scopes, tag)
             quota = request.scope.get("state", {}).get("rate_limit")
             if quota is not None:
                 for name, value in rate_limit_headers(quota):
@@ -115,19 +119,82 @@ class Authenticator:
 
         return dependency
 
-    async def _caller(self, request: Request, scopes: tuple[str, ...]) -> Principal:
+    def protect(self, *scopes: str) -> Callable[[Endpoint], Endpoint]:
+        """A decorator for an endpoint taking the caller as its parameter annotated
+        :class:`Principal`, which is given the caller when it holds every scope named:
+
+            @app.get("/v1/contacts")
+            @auth.protect("contacts:read")
+            async def contacts(principal: Principal): ...
+
+        The same check as ``Depends(auth.requires(...))`` without FastAPI's resolution of a
+        dependency, which costs about as much as the check itself: FastAPI sees the endpoint's
+        other parameters and the request. Needs :meth:`install` first (for the headers)."""
+        if not self._installed:
+            raise RuntimeError("Call install(app) before protect(): it adds the headers.")
+        tag = _scopes_tag(scopes)
+
+        def decorate(endpoint: Endpoint) -> Endpoint:
+            caller, signature = _protected_signature(endpoint)
+            request, signature, own_request = _given(signature, Request, "tessera_request")
+            response, signature, own_response = _given(signature, Response, "tessera_response")
+            is_async = inspect.iscoroutinefunction(endpoint)
+
+            async def protected(**values: Any) -> Any:
+                scope = (values[request] if own_request else values.pop(request)).scope
+                answer = values[response] if own_response else values.pop(response)
+                values[caller], quota = await self._checked(scope, scopes, tag)
+                try:
+                    if is_async:
+                        result = await endpoint(**values)
+                    else:
+                        result = await run_in_threadpool(endpoint, **values)
+                except BaseException:
+                    _note_quota(scope, quota)  # for the error's answer
+                    raise
+                if quota is not None:
+                    if isinstance(result, Response):
+                        _note_quota(scope, quota)  # the middleware adds those it has not set
+                    else:  # FastAPI adds the response parameter's headers to its answer
+                        answer.raw_headers.extend(raw_rate_limit_headers(quota))
+                return result
+
+            for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+                setattr(protected, name, getattr(endpoint, name, None))
+            protected.__signature__ = signature  # type: ignore[attr-defined]
+            return protected
+
+        return decorate
+
+    async def _caller(self, scope: Scope, scopes: tuple[str, ...], tag: bytes) -> Principal:
+        principal, quota = await self._checked(scope, scopes, tag)
+        _note_quota(scope, quota)  # the middleware puts the headers on the answer
+        return principal
+
+    async def _checked(
+        self, scope: Scope, scopes: tuple[str, ...], tag: bytes
+    ) -> tuple[Principal, RateLimitDecision | None]:
+        """The caller and the quota's figures, or the refusal raised (with the figures noted
+        for the error's answer)."""
         try:
-            checked = await self._check(self._presented(request.scope), scopes)
+            ask = None
+            if self._check.remembers:
+                client = scope.get("client")
+                peer = client[0].encode() if client else b"-"
+                ask = ask_digest(scope, b"integration %s %s" % (peer, tag), _ASKED, None)
+                if ask is not None:
+                    again = await self._check.again(ask)
+                    if again is not None:
+                        return again.principal, again.rate_limit
+            checked = await self._check(self._presented(scope, ask), scopes)
         except TesseraError:
             raise
         except Exception as unexpected:
-            raise _internal_error(request) from unexpected
-        quota = checked.quota if isinstance(checked, Refused) else checked.rate_limit
-        if quota is not None:  # for the answer, whichever it is
-            request.scope.setdefault("state", {})["rate_limit"] = quota
+            raise _internal_error(scope) from unexpected
         if isinstance(checked, Refused):
+            _note_quota(scope, checked.quota)
             raise refusal_error(checked)
-        return checked.principal
+        return checked.principal, checked.rate_limit
 
     def forget(self, key: str) -> None:
         """Drop what is cached about ``key``, after hearing it was revoked elsewhere (with
@@ -151,7 +218,7 @@ class Authenticator:
         app.add_middleware(RateLimitHeaders)
         self._installed = True
 
-    def _presented(self, scope: Scope) -> Presented:
+    def _presented(self, scope: Scope, ask: bytes | None) -> Presented:
         headers = header_map(scope)
         credential = credential_of(headers)
         if not credential:
@@ -161,7 +228,59 @@ class Authenticator:
             headers.get("x-workspace-id"),
             headers.get("x-organization-id"),
             scope_client_ip(scope, headers, self._trusted),
+            ask,
         )
+
+
+# Every header :meth:`Authenticator._presented` reads: a request's ask digest covers them all.
+_ASKED = frozenset(
+    {b"authorization", b"x-api-key", b"x-workspace-id", b"x-organization-id"}
+    | {b"x-forwarded-for", b"x-real-ip"}  # the client's address, behind trusted proxies
+)
+
+
+def _scopes_tag(scopes: tuple[str, ...]) -> bytes:
+    """The scopes an endpoint asks for, as they are named in its requests' ask digest."""
+    if any(not scope or any(c.isspace() for c in scope) for scope in scopes):
+        raise ValueError(f"A scope is a name without spaces: {scopes!r}")
+    return " ".join(scopes).encode()
+
+
+def _protected_signature(endpoint: Endpoint) -> tuple[str, inspect.Signature]:
+    """The name of ``endpoint``'s parameter for the caller, and the signature FastAPI is shown:
+    every parameter but that one, keyword-only (FastAPI passes them by name)."""
+    signature = inspect.signature(endpoint, eval_str=True)
+    parameters = signature.parameters.values()
+    callers = [p.name for p in parameters if p.annotation is Principal]
+    if len(callers) != 1 or any(p.kind in _VARIADIC for p in parameters):
+        raise TypeError(
+            f"{endpoint.__qualname__} must take exactly one parameter annotated Principal, "
+            "and no *args or **kwargs"
+        )
+    shown = [p.replace(kind=_KEYWORD_ONLY) for p in parameters if p.name != callers[0]]
+    return callers[0], signature.replace(parameters=shown)
+
+
+def _given(
+    signature: inspect.Signature, kind: type, name: str
+) -> tuple[str, inspect.Signature, bool]:
+    """The name of the parameter FastAPI fills with its ``kind`` (the request, or the response
+    whose headers it adds to its answer), added as ``name`` when the endpoint has none (False)."""
+    for parameter in signature.parameters.values():
+        if parameter.annotation is kind:
+            return parameter.name, signature, True
+    added = inspect.Parameter(name, _KEYWORD_ONLY, annotation=kind)
+    return name, signature.replace(parameters=[*signature.parameters.values(), added]), False
+
+
+def _note_quota(scope: Scope, quota: RateLimitDecision | None) -> None:
+    """The figures for :class:`RateLimitHeaders` and the error handler to add to the answer."""
+    if quota is not None:
+        scope.setdefault("state", {})["rate_limit"] = quota
+
+
+_KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
 
 class RateLimitHeaders:
@@ -190,17 +309,19 @@ class RateLimitHeaders:
         await self.app(scope, receive, send_with_limits)
 
 
-def _internal_error(request: Request) -> InternalError:
+def _internal_error(scope: Scope) -> InternalError:
     """What the caller is told of an exception nobody expected; the log has the traceback,
     under the request id the answer carries."""
     request_id = next_request_id()
-    request.scope.setdefault("state", {})["request_id"] = request_id
+    scope.setdefault("state", {})["request_id"] = request_id
     log.exception("unhandled error", extra={"request_id": request_id})
     return InternalError("An unexpected error occurred.")
 
 
 class _RemoteCheck:
     """Asks ``POST /v1/keys/verify``; valid answers are cached for a short, bounded time."""
+
+    remembers = False
 
     def __init__(
         self,
@@ -223,6 +344,9 @@ class _RemoteCheck:
 
     def forget(self, key_digest: str) -> None:
         self.cache.evict(key_digest)
+
+    async def again(self, ask: bytes) -> Checked | None:
+        return None  # answers are cached by key (``cache``), with the uses they may serve
 
     async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked | Refused:
         if KEY_PATTERN.match(presented.credential) is None:

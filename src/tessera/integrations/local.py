@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 
-from tessera.authz import Refused, RequestFacts
+from tessera.authz import Ask, Refused, RequestFacts
 from tessera.clock import Clock
 from tessera.config import Config
 from tessera.deployment import Tessera
@@ -16,7 +16,11 @@ from tessera.integrations.checks import Checked, Presented
 
 
 class LocalCheck:
-    """The decision Tessera's own endpoints would make, from the same stores."""
+    """The decision Tessera's own endpoints would make, from the same stores; a request
+    repeated with the same credential, headers and scopes is decided again in one step, as the
+    server's hot endpoints do (``Authorizer.decide_again``)."""
+
+    remembers = True
 
     def __init__(self, config: Config, clock: Clock | None) -> None:
         self.tessera = Tessera(config, clock=clock)
@@ -34,8 +38,17 @@ class LocalCheck:
             presented.organization_id,
             presented.client_ip,
         )
+        ask = Ask(presented.ask, None) if presented.ask is not None else None
         # From the caches on the event loop; in a worker thread only when a look-up must wait.
-        decision = await self.tessera.authorizer.decide_on_loop(facts, run_in_threadpool)
+        decision = await self.tessera.authorizer.decide_on_loop(facts, run_in_threadpool, ask=ask)
         if isinstance(decision, Refused):
             return decision
         return Checked(decision.principal, decision.quota)
+
+    async def again(self, ask: bytes) -> Checked | None:
+        authorizer = self.tessera.authorizer
+        if authorizer.quotas_in_process:
+            allowed = authorizer.decide_again(ask)
+        else:
+            allowed = await authorizer.decide_again_on_loop(ask)
+        return None if allowed is None else Checked(allowed.principal, allowed.quota)

@@ -19,7 +19,6 @@ parts, a query string, a NUL in a header) goes through the middleware to the han
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -58,24 +57,3 @@ class HandledRoute(APIRoute):
         super().__init__(path, documented, **kwargs)
         self.app = handler
         self.handler = handler
-
-
-def ask_digest(
-    scope: Scope, tag: bytes, names: frozenset[bytes], needed: bytes, tail: bytes = b""
-) -> bytes | None:
-    """What a :meth:`HotHandler.ask` answers: the SHA-256 of ``tag`` (no newline in it), of
-    every header of ``names`` (lower-case), each value in order, and of ``tail`` (a body), laid
-    out so that no two requests give the same text. None when no ``needed`` header came, or
-    when any header holds a NUL, which the request middleware refuses."""
-    parts = [tag, b"%d" % len(tail)]
-    found = False
-    for name, value in scope["headers"]:
-        if 0 in value:  # a NUL (an int's look-up: a quicker search than a bytes one)
-            return None
-        if name in names:
-            parts += (name, value)  # neither holds a newline: HTTP has none in a field
-            found = found or name == needed
-    if not found:
-        return None
-    parts.append(tail)
-    return hashlib.sha256(b"\n".join(parts)).digest()

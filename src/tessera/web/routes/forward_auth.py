@@ -20,13 +20,13 @@ from starlette.types import Receive, Scope, Send
 from tessera.authz import Allowed, Ask, Refused, RequestFacts, refusal_error
 from tessera.deployment import Tessera
 from tessera.edge.clientip import scope_client_ip, scope_forwarded_client_ip
-from tessera.edge.facts import header_map, scope_facts
+from tessera.edge.facts import ask_digest, header_map, scope_facts
 from tessera.errors import Unauthorized, WouldBlock
 from tessera.principal import Principal
 from tessera.ratelimit.headers import raw_rate_limit_headers
 from tessera.web import resources
 from tessera.web.deps import admit_scope
-from tessera.web.fastpath import HandledRoute, RawHeaders, ask_digest
+from tessera.web.fastpath import HandledRoute, RawHeaders
 from tessera.web.openapi import AUTHENTICATED, error_response, problems
 
 PATH = "/v1/forward-auth"

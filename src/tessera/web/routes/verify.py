@@ -27,12 +27,13 @@ from tessera.authz import Allowed, Ask, Decision, Refused, RequestFacts, refusal
 from tessera.clock import rfc3339
 from tessera.deployment import Tessera
 from tessera.edge.clientip import client_ip
+from tessera.edge.facts import ask_digest
 from tessera.errors import FieldError, Forbidden, Unauthorized, ValidationFailed, WouldBlock
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 from tessera.text import UNCLEAN_MESSAGE
 from tessera.web import resources
-from tessera.web.fastpath import HandledRoute, RawHeaders, ask_digest
+from tessera.web.fastpath import HandledRoute, RawHeaders
 from tessera.web.inputs import unclean_field
 from tessera.web.openapi import JSON_BODY, SERVICE_TOKEN, problems
 from tessera.web.problems import invalid_body
