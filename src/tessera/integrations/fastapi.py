@@ -12,7 +12,11 @@ revocation (``forget()``, or the Redis eviction channel when ``redis_url`` is gi
     auth.install(app)
 
     @app.get("/v1/contacts")
-    async def contacts(principal: Principal = Depends(auth.requires("contacts:read"))): ...
+    @auth.protect("contacts:read")
+    async def contacts(principal: Principal): ...
+
+    @app.post("/v1/contacts")  # the same check as a dependency
+    async def add(principal: Principal = Depends(auth.requires("contacts:write"))): ...
 
 Errors are answered in Tessera's format (``application/problem+json``).
 """
