@@ -171,10 +171,10 @@ class Authorizer:
     def decide_again(self, ask: bytes) -> Allowed | None:
         """The decision on a request decided before, named by the digest of the :class:`Ask`
         its edge gave :meth:`decide` (the same digest means the same facts), for a deployment
-        whose quotas are in this process (:attr:`quotas_in_process`; else
-        :meth:`decide_again_on_loop`). It is answered while the cached key and service token
-        those steps read stand (``holds``: not revoked here or elsewhere, not expired, under
-        the lease), with the quota and the use counted again.
+        whose quotas are in this process (else :meth:`decide_again_on_loop`). It is answered
+        while the cached key and service token those steps read stand (``holds``: not revoked
+        here or elsewhere, not expired, under the lease), with the quota and the use counted
+        again.
 
         Only requests the key was allowed to make are remembered. None when the steps no
         longer stand or the quota refuses: nothing has been counted then (a refused request
@@ -185,16 +185,15 @@ class Authorizer:
         return self._allowed_again(known, self._quotas.charge(known.charge.principal, known.uses))
 
     async def decide_again_on_loop(self, ask: bytes) -> Allowed | None:
-        """:meth:`decide_again` with the quota charged on the event loop (Redis)."""
+        """:meth:`decide_again` for a caller on the event loop: quotas in this process are
+        charged at once, a limiter shared through Redis is awaited on the loop."""
+        if self._quotas.in_process:
+            return self.decide_again(ask)
         known = self._again(ask)
         if known is None:
             return None
         quota = await self._quotas.charge_async(known.charge.principal, known.uses)
         return self._allowed_again(known, quota)
-
-    @property
-    def quotas_in_process(self) -> bool:
-        return self._quotas.in_process
 
     def _again(self, ask: bytes) -> _Known | None:
         known = self._asks.get(ask)

@@ -137,3 +137,9 @@ def ask_digest(
         return None
     parts.append(tail)
     return hashlib.sha256(b"\n".join(parts)).digest()
+
+
+def ask_peer(scope: Scope) -> bytes:
+    """The address the request came from (its proxy's, behind one), as an ask's tag names it."""
+    client = scope.get("client")
+    return client[0].encode() if client else b"-"

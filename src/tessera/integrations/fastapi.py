@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tessera.authz.decision import Refused, refusal_error, verdict_refusal
 from tessera.clock import Clock, SystemClock
 from tessera.edge.clientip import scope_client_ip
-from tessera.edge.facts import ask_digest, credential_of, header_map
+from tessera.edge.facts import ask_digest, ask_peer, credential_of, header_map
 from tessera.edge.problems import problem_of, problem_response
 from tessera.errors import (
     InternalError,
@@ -114,8 +114,7 @@ class Authenticator:
             return light
 
         async def dependency(request: Request, response: Response) -> Principal:
-            principal = await self._caller(request.scope, scopes, tag)
-            quota = request.scope.get("state", {}).get("rate_limit")
+            principal, quota = await self._checked(request.scope, scopes, tag)
             if quota is not None:
                 for name, value in rate_limit_headers(quota):
                     response.headers[name] = value
@@ -183,9 +182,8 @@ class Authenticator:
         try:
             ask = None
             if self._check.remembers:
-                client = scope.get("client")
-                peer = client[0].encode() if client else b"-"
-                ask = ask_digest(scope, b"integration %s %s" % (peer, tag), _ASKED, None)
+                asker = b"integration %s %s" % (ask_peer(scope), tag)
+                ask = ask_digest(scope, asker, _ASKED, None)
                 if ask is not None:
                     again = await self._check.again(ask)
                     if again is not None:

@@ -46,9 +46,5 @@ class LocalCheck:
         return Checked(decision.principal, decision.quota)
 
     async def again(self, ask: bytes) -> Checked | None:
-        authorizer = self.tessera.authorizer
-        if authorizer.quotas_in_process:
-            allowed = authorizer.decide_again(ask)
-        else:
-            allowed = await authorizer.decide_again_on_loop(ask)
+        allowed = await self.tessera.authorizer.decide_again_on_loop(ask)
         return None if allowed is None else Checked(allowed.principal, allowed.quota)

@@ -29,7 +29,6 @@ class FastPaths:
         self.api = api
         tessera: Tessera = api.state.tessera
         self.authorizer = tessera.authorizer
-        self.in_process = tessera.authorizer.quotas_in_process  # decided without awaiting
         self.routes = {
             (method, r.path): (r.handler, RequestContextMiddleware(r.handler))
             for r in routes
@@ -56,12 +55,7 @@ class FastPaths:
             started = time.perf_counter() if logged else 0.0
             try:
                 ask = handler.ask(scope, body)
-                if ask is None:
-                    allowed = None
-                elif self.in_process:
-                    allowed = self.authorizer.decide_again(ask)
-                else:
-                    allowed = await self.authorizer.decide_again_on_loop(ask)
+                allowed = None if ask is None else await self.authorizer.decide_again_on_loop(ask)
             except Exception:  # the whole request meets the same failure and answers it
                 log.debug("a repeated request is answered whole", exc_info=True)
                 allowed = None

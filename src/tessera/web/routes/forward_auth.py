@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from tessera.authz import Allowed, Ask, Refused, RequestFacts, refusal_error
 from tessera.deployment import Tessera
 from tessera.edge.clientip import scope_client_ip, scope_forwarded_client_ip
-from tessera.edge.facts import ask_digest, header_map, scope_facts
+from tessera.edge.facts import ask_digest, ask_peer, header_map, scope_facts
 from tessera.errors import Unauthorized, WouldBlock
 from tessera.principal import Principal
 from tessera.ratelimit.headers import raw_rate_limit_headers
@@ -142,8 +142,7 @@ def ask_of(scope: Scope) -> bytes | None:
     """The digest that names the request for the pipeline (``Authorizer.decide_again``): of
     the peer's address and of every value of every header in :data:`ASKED`, which is all the
     handler reads. No raw credential is kept. None without a service token."""
-    client = scope.get("client")
-    tag = b"forward-auth " + (client[0].encode() if client else b"-")
+    tag = b"forward-auth " + ask_peer(scope)
     return ask_digest(scope, tag, ASKED, b"x-tessera-service-token")
 
 
