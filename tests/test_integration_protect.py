@@ -15,7 +15,9 @@ from tessera import Principal
 from tessera.deployment import Tessera
 from tessera.integrations.fastapi import Authenticator
 from tessera.web.app import create_app as create_tessera_app
+from tests.fixtures import make_config
 from tests.helpers import Account, create_key, sign_up
+from tests.services import require_redis
 
 
 def _application(auth: Authenticator) -> FastAPI:
@@ -219,3 +221,49 @@ def test_a_request_in_a_workspace_is_never_answered_from_memory(
     for _ in range(3):
         assert client.get("/v1/contacts", headers=headers).status_code == 200
     assert decisions.count == 3
+
+
+def test_with_redis_limits_a_repeat_is_charged_there_and_counted_as_a_use(
+    tessera: Tessera,
+    tessera_client: TestClient,
+    account: Account,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the limiter in Redis the one-step answer awaits it on the event loop (no answer
+    at once): each repeat is charged in Redis, refused once past the limit, and counted."""
+    config = make_config(tessera.config.database_url, redis_url=require_redis())
+    auth = Authenticator.local(config, clock=tessera.clock)
+    assert auth._check.again_now is None  # the quota waits on Redis
+    limited = create_key(
+        tessera_client,
+        account,
+        scopes=["contacts:read"],
+        rate_limit={"requests": 2, "per_seconds": 60},
+    )
+    auth._check.tessera.limiter.reset(f"key:{limited['id']}")  # type: ignore[attr-defined]
+    decisions = _Decisions(auth, monkeypatch)
+    headers = {"X-API-Key": limited["key"]}
+    with TestClient(_application(auth)) as client:
+        answers = [client.get("/v1/contacts", headers=headers) for _ in "123"]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["1", "0", "0"]
+    assert decisions.count == 2  # the first, then the refusal on the whole pipeline
+    auth._check.tessera.close()  # type: ignore[attr-defined]  # writes the uses
+    usage = tessera_client.get(
+        f"/v1/api-keys/{limited['id']}/usage?days=1", headers=account.headers
+    )
+    assert usage.json()["data"][0] | {"date": None} == {"date": None, "requests": 3, "rejected": 1}
+
+
+def test_each_repeat_counts_as_a_use_of_the_key(
+    client: TestClient,
+    auth: Authenticator,
+    tessera_client: TestClient,
+    account: Account,
+    reader: dict[str, Any],
+) -> None:
+    for _ in range(4):
+        assert client.get("/v1/contacts", headers={"X-API-Key": reader["key"]}).status_code == 200
+    auth._check.tessera.usage.flush_all()  # type: ignore[attr-defined]
+    usage = tessera_client.get(f"/v1/api-keys/{reader['id']}/usage?days=1", headers=account.headers)
+    assert usage.json()["data"][0]["requests"] == 4

@@ -18,6 +18,8 @@ from tessera.clock import ManualClock
 from tessera.deployment import Tessera
 from tessera.keys.rules import KeySpec
 from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimiter, decide
+from tessera.ratelimit.gcra import decision_from
+from tessera.ratelimit.headers import rate_limit_headers, raw_rate_limit_headers
 from tessera.ratelimit.redis import RedisRateLimiter
 from tessera.ratelimit.resilient import ResilientRateLimiter
 from tessera.web.app import create_app
@@ -237,6 +239,34 @@ def test_remaining_counts_every_use_at_epoch_times(now: float) -> None:
     _, tat = decide(slow, None, now, 2)
     refused, _ = decide(slow, tat, now)
     assert (refused.allowed, refused.retry_after, refused.reset_seconds) == (False, 30, 60)
+
+
+@pytest.mark.parametrize("now", [1000.0, 1_800_000_000.0, 1_800_000_000.123456])
+def test_an_allowed_decision_has_the_figures_every_store_computes(now: float) -> None:
+    """``decide`` builds an allowed request's figures itself (the hot paths' case); they are
+    those ``decision_from`` gives the Redis store from the same TAT."""
+    for requests, per_seconds in BURSTS:
+        quota, tat = Quota(requests, per_seconds), None
+        for cost in (1, 2, 1, 3):
+            decision, new_tat = decide(quota, tat, now, cost)
+            if decision.allowed:
+                assert decision == decision_from(quota, True, new_tat, now), (requests, cost)
+            tat = new_tat
+
+
+def test_the_raw_headers_are_the_named_fields_in_bytes() -> None:
+    """What the hot paths send (``raw_rate_limit_headers``, which keeps each quota's fixed
+    fields) is what SPEC section 5 names, also for two quotas of one limit and two windows."""
+    decisions = [
+        decide(Quota(100, 60), None, 1000.0)[0],
+        decide(Quota(100, 3600), None, 1000.0, 7)[0],
+        decide(Quota(100, 60), 1000.0 + 60, 1000.0)[0],  # refused: with Retry-After
+        decide(Quota(5, 1), None, 1000.0)[0],
+    ]
+    assert not decisions[2].allowed
+    for decision in decisions:
+        named = [(n.lower().encode(), v.encode()) for n, v in rate_limit_headers(decision)]
+        assert raw_rate_limit_headers(decision) == named
 
 
 def test_hot_paths_count_exactly_on_the_event_loop(

@@ -59,6 +59,7 @@ from tessera.keys.verify import KeyHold
 from tessera.origins import DeploymentOrigins
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
+from tessera.ratelimit.policy import Meter
 
 MAX_CREDENTIAL_LENGTH = 4096
 MAX_KNOWN = 4096  # repeated requests whose steps are remembered (see Authorizer._prepare)
@@ -82,9 +83,15 @@ class _Known(NamedTuple):  # what every step but the quota's found for a repeate
     caller: _Caller
     charge: _Charge
     hold: KeyHold  # the cached key those steps read: the steps stand while it does
-    uses: int = 1  # for an ask: the uses and the client's address its request named
-    client_ip: str | None = None
-    service: CacheHold | None = None  # for an ask: the service token that asked
+
+
+class _Repeat(NamedTuple):  # a request decide_again answers, with what it checks and counts
+    principal: Principal
+    hold: KeyHold  # the cached key the request's steps read
+    service: CacheHold  # the service token that asked: the steps stand while both do
+    meter: Meter | None  # the credential's quota, found once
+    uses: int  # charged to the quota, then counted by ``count_uses``
+    count_uses: Callable[[], None]
 
 
 # The service of an ask no service token made: the application itself (the integration's
@@ -133,7 +140,7 @@ class Authorizer:
         self._key_prefix = key_prefix
         self._origins = origins
         self._known: dict[tuple[object, ...], _Known] = {}
-        self._asks: dict[bytes, _Known] = {}  # by Ask.digest: see decide_again
+        self._asks: dict[bytes, _Repeat] = {}  # by Ask.digest: see decide_again
 
     def decide(
         self, facts: RequestFacts, *, allow_database: bool = True, ask: Ask | None = None
@@ -174,43 +181,39 @@ class Authorizer:
         whose quotas are in this process (else :meth:`decide_again_on_loop`). It is answered
         while the cached key and service token those steps read stand (``holds``: not revoked
         here or elsewhere, not expired, under the lease), with the quota and the use counted
-        again.
+        again, each prepared when the request was first allowed (``Quotas.meter``,
+        ``Keys.use_counter``).
 
         Only requests the key was allowed to make are remembered. None when the steps no
         longer stand or the quota refuses: nothing has been counted then (a refused request
         does not count against the quota), and the edge asks :meth:`decide` instead."""
-        known = self._again(ask)
-        if known is None:
+        repeat = self._repeat(ask)
+        if repeat is None:
             return None
-        return self._allowed_again(known, self._quotas.charge(known.charge.principal, known.uses))
+        meter = repeat.meter
+        return _allowed_again(repeat, None if meter is None else meter.hit(repeat.uses))
 
     async def decide_again_on_loop(self, ask: bytes) -> Allowed | None:
         """:meth:`decide_again` for a caller on the event loop: quotas in this process are
         charged at once, a limiter shared through Redis is awaited on the loop."""
+        repeat = self._repeat(ask)
+        if repeat is None:
+            return None
+        meter = repeat.meter
+        if meter is None:
+            return _allowed_again(repeat, None)
         if self._quotas.in_process:
-            return self.decide_again(ask)
-        known = self._again(ask)
-        if known is None:
-            return None
-        quota = await self._quotas.charge_async(known.charge.principal, known.uses)
-        return self._allowed_again(known, quota)
+            return _allowed_again(repeat, meter.hit(repeat.uses))
+        return _allowed_again(repeat, await meter.hit_async(repeat.uses))
 
-    def _again(self, ask: bytes) -> _Known | None:
-        known = self._asks.get(ask)
-        if known is None or known.service is None:
+    def _repeat(self, ask: bytes) -> _Repeat | None:
+        repeat = self._asks.get(ask)
+        if repeat is None or not self._keys.holds(repeat.hold):
             return None
-        if self._keys.holds(known.hold) and (
-            known.service is _ITSELF or self._service_tokens.holds(known.service)
-        ):
-            return known
+        service = repeat.service
+        if service is _ITSELF or self._service_tokens.holds(service):
+            return repeat
         return None
-
-    def _allowed_again(self, known: _Known, quota: RateLimitDecision | None) -> Allowed | None:
-        if quota is not None and not quota.allowed:
-            return None
-        allowed = Allowed(known.charge.principal, None, quota)
-        self._used(known.caller, allowed, known.uses, known.client_ip)
-        return allowed
 
     def _prepare(
         self, facts: RequestFacts, allow_database: bool, ask: Ask | None = None
@@ -272,13 +275,20 @@ class Authorizer:
     def _remember_ask(self, ask: Ask, known: _Known, facts: RequestFacts) -> None:
         """For :meth:`decide_again`: a request the key is allowed to make, from a service token
         known from memory or from the application itself."""
-        if not known.charge.principal.scopes.issuperset(known.charge.required):
+        charge = known.charge
+        principal = charge.principal
+        if not principal.scopes.issuperset(charge.required):
             return
         token = ask.service_token
         service = _ITSELF if token is None else self._service_tokens.hold(token)
-        if service is not None:
-            repeat = known._replace(uses=facts.uses, client_ip=facts.client_ip, service=service)
-            _bounded(self._asks)[ask.digest] = repeat
+        key = known.caller.key
+        if service is not None and key is not None:
+            uses, ip = facts.uses, facts.client_ip
+            meter = self._quotas.meter(principal)
+            count = self._keys.use_counter(key.id, count=uses, client_ip=ip)
+            _bounded(self._asks)[ask.digest] = _Repeat(
+                principal, known.hold, service, meter, uses, count
+            )
 
     def _used(
         self,
@@ -408,6 +418,13 @@ class Authorizer:
         return Refused("workspace_forbidden", outside(facts.workspace_id))
 
 
+def _allowed_again(repeat: _Repeat, quota: RateLimitDecision | None) -> Allowed | None:
+    if quota is not None and not quota.allowed:
+        return None
+    repeat.count_uses()
+    return Allowed(repeat.principal, None, quota)
+
+
 def cross_site(
     method: str, origin: str | None, fetch_site: str | None, origins: DeploymentOrigins
 ) -> Refused | None:
@@ -422,7 +439,7 @@ def cross_site(
     return None
 
 
-def _bounded(memo: dict[K, _Known]) -> dict[K, _Known]:
+def _bounded(memo: dict[K, T]) -> dict[K, T]:
     """``memo``, emptied when it holds ``MAX_KNOWN`` requests (entries are cheap to learn again)."""
     if len(memo) >= MAX_KNOWN:
         memo.clear()

@@ -7,6 +7,7 @@ pipeline can run on the event loop and move to a worker thread only when it must
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,6 +16,7 @@ from tessera.keys.cache import CacheHold
 from tessera.keys.verify import KeyHold, KeyIdentity
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
+from tessera.ratelimit.policy import Meter
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class Keys(Protocol):
     ) -> None:
         """Count ``count`` uses of the key, accepted or refused (its usage figures); an
         accepted one from ``client_ip`` is the key's last use."""
+        ...
+
+    def use_counter(self, key_id: str, *, count: int, client_ip: str | None) -> Callable[[], None]:
+        """:meth:`record_use` of ``count`` accepted uses, prepared for requests repeated many
+        times: each call counts them."""
         ...
 
 
@@ -84,6 +91,10 @@ class Quotas(Protocol):
 
     async def charge_async(self, principal: Principal, cost: int) -> RateLimitDecision | None:
         """:meth:`charge` for a caller on the event loop, which it never blocks."""
+        ...
+
+    def meter(self, principal: Principal) -> Meter | None:
+        """:meth:`charge` prepared for requests repeated many times (None: not limited)."""
         ...
 
     def count_failure(self, ip: str | None) -> RateLimitDecision | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
-from tessera.authz.decision import Refused
+from tessera.authz.decision import Allowed, Refused
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import RateLimitDecision
 
@@ -23,11 +24,16 @@ class Check(Protocol):
     # Whether :meth:`again` may answer: only then is a request's ask digest worth computing.
     remembers: bool
 
+    @property
+    def again_now(self) -> Callable[[bytes], Checked | Allowed | None] | None:
+        """:meth:`again` without waiting, where the check can answer so (its quotas in this
+        process); None: await :meth:`again`."""
+
     async def __call__(
         self, presented: Presented, scopes: tuple[str, ...]
     ) -> Checked | Refused: ...
 
-    async def again(self, ask: bytes) -> Checked | None:
+    async def again(self, ask: bytes) -> Checked | Allowed | None:
         """A request decided before with the same :attr:`Presented.ask`, answered in one step
         while what that decision read still stands; None: decide it."""
 
@@ -36,7 +42,7 @@ class Check(Protocol):
 
 class Checked(NamedTuple):
     principal: Principal
-    rate_limit: RateLimitDecision | None
+    quota: RateLimitDecision | None  # the figures after this request, as in ``Allowed``
     client_ip: str | None = None
     # Uses a cached answer may still serve: the quota the server reported as remaining.
     budget: int = 0

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tessera.authz.decision import Refused, refusal_error, verdict_refusal
+from tessera.authz.decision import Allowed, Refused, refusal_error, verdict_refusal
 from tessera.clock import Clock, SystemClock
 from tessera.edge.clientip import scope_client_ip
 from tessera.edge.facts import ask_digest, ask_peer, credential_of, header_map
@@ -185,9 +185,10 @@ class Authenticator:
                 asker = b"integration %s %s" % (ask_peer(scope), tag)
                 ask = ask_digest(scope, asker, _ASKED, None)
                 if ask is not None:
-                    again = await self._check.again(ask)
+                    now = self._check.again_now
+                    again = now(ask) if now is not None else await self._check.again(ask)
                     if again is not None:
-                        return again.principal, again.rate_limit
+                        return again.principal, again.quota
             checked = await self._check(self._presented(scope, ask), scopes)
         except TesseraError:
             raise
@@ -196,7 +197,7 @@ class Authenticator:
         if isinstance(checked, Refused):
             _note_quota(scope, checked.quota)
             raise refusal_error(checked)
-        return checked.principal, checked.rate_limit
+        return checked.principal, checked.quota
 
     def forget(self, key: str) -> None:
         """Drop what is cached about ``key``, after hearing it was revoked elsewhere (with
@@ -324,6 +325,7 @@ class _RemoteCheck:
     """Asks ``POST /v1/keys/verify``; valid answers are cached for a short, bounded time."""
 
     remembers = False
+    again_now: Callable[[bytes], Checked | Allowed | None] | None = None
 
     def __init__(
         self,
@@ -347,7 +349,7 @@ class _RemoteCheck:
     def forget(self, key_digest: str) -> None:
         self.cache.evict(key_digest)
 
-    async def again(self, ask: bytes) -> Checked | None:
+    async def again(self, ask: bytes) -> Checked | Allowed | None:
         return None  # answers are cached by key (``cache``), with the uses they may serve
 
     async def __call__(self, presented: Presented, scopes: tuple[str, ...]) -> Checked | Refused:

@@ -24,6 +24,10 @@ class LocalCheck:
 
     def __init__(self, config: Config, clock: Clock | None) -> None:
         self.tessera = Tessera(config, clock=clock)
+        # The pipeline's own answers (an ``Allowed``), with no step of ours in between.
+        authorizer = self.tessera.authorizer
+        self.again = authorizer.decide_again_on_loop
+        self.again_now = authorizer.decide_again if self.tessera.rate_limits.in_process else None
 
     def forget(self, key_digest: str) -> None:
         self.tessera.key_verifier.forget(key_digest)
@@ -44,7 +48,3 @@ class LocalCheck:
         if isinstance(decision, Refused):
             return decision
         return Checked(decision.principal, decision.quota)
-
-    async def again(self, ask: bytes) -> Checked | None:
-        allowed = await self.tessera.authorizer.decide_again_on_loop(ask)
-        return None if allowed is None else Checked(allowed.principal, allowed.quota)

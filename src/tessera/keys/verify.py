@@ -10,7 +10,9 @@ pipeline's (``authz/``); each decision about an existing key is counted as a use
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, NamedTuple
 
 from tessera.accounts.store import AccountStore
@@ -170,6 +172,10 @@ class KeyVerifier:
     ) -> None:
         """Count uses of a key in its usage figures (written in the background)."""
         self._usage.record(key_id, accepted=accepted, count=count, client_ip=client_ip)
+
+    def use_counter(self, key_id: str, *, count: int, client_ip: str | None) -> Callable[[], None]:
+        """:meth:`record_use` of ``count`` accepted uses, bound once: each call counts them."""
+        return partial(self._usage.record, key_id, accepted=True, count=count, client_ip=client_ip)
 
     def _judge(self, record: KeyRecord, client_ip: str | None) -> KeyIdentity:
         if record.revoked_at is not None:

@@ -37,13 +37,33 @@ RAW_NAMES = frozenset(
 def raw_rate_limit_headers(decision: RateLimitDecision) -> list[tuple[bytes, bytes]]:
     """:func:`rate_limit_headers` as an ASGI server sends them: lower-case names, bytes."""
     limit, remaining, reset = decision.limit, decision.remaining, decision.reset_seconds
+    policy = _policies.get(limit)  # the fields that name the quota: one per limit and window
+    if policy is None or policy[1] != decision.window:
+        policy = _policy(limit, decision.window)
+    left, restored = b"%d" % remaining, b"%d" % reset
     headers = [
-        (b"x-ratelimit-limit", b"%d" % limit),
-        (b"x-ratelimit-remaining", b"%d" % remaining),
-        (b"x-ratelimit-reset", b"%d" % reset),
-        (b"ratelimit-policy", b'"%s";q=%d;w=%d' % (_RAW_POLICY, limit, decision.window)),
-        (b"ratelimit", b'"%s";r=%d;t=%d' % (_RAW_POLICY, remaining, reset)),
+        policy[0],
+        (b"x-ratelimit-remaining", left),
+        (b"x-ratelimit-reset", restored),
+        policy[2],
+        (b"ratelimit", b'"%s";r=%s;t=%s' % (_RAW_POLICY, left, restored)),
     ]
     if not decision.allowed:
         headers.append((b"retry-after", b"%d" % max(1, decision.retry_after)))
     return headers
+
+
+_Field = tuple[bytes, bytes]
+_policies: dict[int, tuple[_Field, int, _Field]] = {}
+
+
+def _policy(limit: int, window: int) -> tuple[_Field, int, _Field]:
+    """``X-RateLimit-Limit``, the window (for the check above) and ``RateLimit-Policy``."""
+    if len(_policies) >= 1024:
+        _policies.clear()
+    policy = _policies[limit] = (
+        (b"x-ratelimit-limit", b"%d" % limit),
+        window,
+        (b"ratelimit-policy", b'"%s";q=%d;w=%d' % (_RAW_POLICY, limit, window)),
+    )
+    return policy

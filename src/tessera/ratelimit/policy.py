@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import NamedTuple
 
 from tessera.config import Config
 from tessera.principal import Principal
 from tessera.ratelimit.gcra import Quota, RateLimitDecision
 from tessera.ratelimit.limiter import MemoryRateLimiter, RateLimiter
+
+
+class Meter(NamedTuple):
+    """One credential's quota, found once, for requests repeated many times: ``hit(cost)``
+    charges it as :meth:`RateLimits.charge` would, ``hit_async`` on the event loop."""
+
+    hit: Callable[[int], RateLimitDecision]
+    hit_async: Callable[[int], Awaitable[RateLimitDecision]]
 
 
 class RateLimits:
@@ -25,17 +36,28 @@ class RateLimits:
         says whether they were allowed. Service tokens are not limited (None)."""
         if principal.kind == "service":
             return None
-        own = principal.rate_limit
-        quota = self._default if own is None else self._quota(own)
-        return self._limiter.hit(credential_key(principal), quota, cost)
+        return self._limiter.hit(credential_key(principal), self._quota_of(principal), cost)
 
     async def charge_async(self, principal: Principal, cost: int = 1) -> RateLimitDecision | None:
         """:meth:`charge` on the event loop: a shared limiter is asked without a thread."""
         if principal.kind == "service":
             return None
+        key = credential_key(principal)
+        return await self._limiter.hit_async(key, self._quota_of(principal), cost)
+
+    def meter(self, principal: Principal) -> Meter | None:
+        """:meth:`charge` with the credential's limiter key and quota found once (None: not
+        limited); it stays right for as long as ``principal`` is the credential's answer."""
+        if principal.kind == "service":
+            return None
+        key, quota = credential_key(principal), self._quota_of(principal)
+        return Meter(
+            partial(self._limiter.hit, key, quota), partial(self._limiter.hit_async, key, quota)
+        )
+
+    def _quota_of(self, principal: Principal) -> Quota:
         own = principal.rate_limit
-        quota = self._default if own is None else self._quota(own)
-        return await self._limiter.hit_async(credential_key(principal), quota, cost)
+        return self._default if own is None else self._quota(own)
 
     def _quota(self, own: tuple[int, int]) -> Quota:
         quota = self._quotas.get(own)
