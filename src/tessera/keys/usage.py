@@ -54,8 +54,11 @@ class UsageRecorder:
         self._today = _Day.of(clock.timestamp())
 
     def record(
-        self, key_id: str, *, accepted: bool, count: int = 1, client_ip: str | None = None
+        self, key_id: str, accepted: bool, count: int = 1, client_ip: str | None = None
     ) -> None:
+        """Count ``count`` uses of the key, accepted or refused; an accepted one from
+        ``client_ip`` is its last use (the arguments may be bound by position: see
+        ``KeyVerifier.use_counter``)."""
         now = self._clock.timestamp()
         day = self._today
         if not day.starts <= now < day.ends:  # once a day (or when a test's clock jumps)

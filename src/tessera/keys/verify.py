@@ -175,7 +175,7 @@ class KeyVerifier:
 
     def use_counter(self, key_id: str, *, count: int, client_ip: str | None) -> Callable[[], None]:
         """:meth:`record_use` of ``count`` accepted uses, bound once: each call counts them."""
-        return partial(self._usage.record, key_id, accepted=True, count=count, client_ip=client_ip)
+        return partial(self._usage.record, key_id, True, count, client_ip)  # no keywords to merge
 
     def _judge(self, record: KeyRecord, client_ip: str | None) -> KeyIdentity:
         if record.revoked_at is not None:
