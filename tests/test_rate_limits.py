@@ -243,8 +243,8 @@ def test_remaining_counts_every_use_at_epoch_times(now: float) -> None:
 
 @pytest.mark.parametrize("now", [1000.0, 1_800_000_000.0, 1_800_000_000.123456])
 def test_an_allowed_decision_has_the_figures_every_store_computes(now: float) -> None:
-    """``decide`` builds an allowed request's figures itself (the hot paths' case); they are
-    those ``decision_from`` gives the Redis store from the same TAT."""
+    """An allowed request's figures are those ``decision_from`` gives the Redis store from
+    the TAT ``decide`` returns to be stored."""
     for requests, per_seconds in BURSTS:
         quota, tat = Quota(requests, per_seconds), None
         for cost in (1, 2, 1, 3):

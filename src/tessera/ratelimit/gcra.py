@@ -62,24 +62,10 @@ def decide(
     A refused request leaves the TAT unchanged: it is not counted against the quota.
     """
     tat = now if stored_tat is None or stored_tat < now else stored_tat
-    interval = quota.emission_interval
-    new_tat = tat + interval * cost
-    backlog = new_tat - now  # above zero: a request costs at least one interval
-    if backlog > quota.window + SLACK:
+    new_tat = tat + quota.emission_interval * cost
+    if new_tat - now > quota.window + SLACK:
         return decision_from(quota, False, tat, now), tat
-    # decision_from(quota, True, new_tat, now) without a second call: every request a quota
-    # allows comes here.
-    remaining = math.floor((quota.window - backlog + SLACK) / interval)
-    limit = quota.requests
-    decision = RateLimitDecision(
-        True,
-        limit,
-        0 if remaining < 0 else limit if remaining > limit else remaining,
-        math.ceil(backlog - SLACK),
-        0,
-        quota.per_seconds,
-    )
-    return decision, new_tat
+    return decision_from(quota, True, new_tat, now), new_tat
 
 
 def decision_from(quota: Quota, allowed: bool, tat: float, now: float) -> RateLimitDecision:
