@@ -61,7 +61,6 @@ class _AnswersAtOnce:
             via="api_key",
         )
         self.allowed = Allowed(caller, None, decide(Quota(10**9, 60), None, time.time())[0])
-        self.again_now = lambda ask: self.allowed
 
     async def again(self, ask: bytes) -> Allowed:
         return self.allowed

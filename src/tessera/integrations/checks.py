@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from tessera.authz.decision import Allowed, Refused
@@ -23,11 +22,6 @@ class Check(Protocol):
 
     # Whether :meth:`again` may answer: only then is a request's ask digest worth computing.
     remembers: bool
-
-    @property
-    def again_now(self) -> Callable[[bytes], Checked | Allowed | None] | None:
-        """:meth:`again` without waiting, where the check can answer so (its quotas in this
-        process); None: await :meth:`again`."""
 
     async def __call__(
         self, presented: Presented, scopes: tuple[str, ...]

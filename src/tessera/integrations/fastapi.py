@@ -185,8 +185,7 @@ class Authenticator:
                 asker = b"integration %s %s" % (ask_peer(scope), tag)
                 ask = ask_digest(scope, asker, _ASKED, None)
                 if ask is not None:
-                    now = self._check.again_now
-                    again = now(ask) if now is not None else await self._check.again(ask)
+                    again = await self._check.again(ask)
                     if again is not None:
                         return again.principal, again.quota
             checked = await self._check(self._presented(scope, ask), scopes)
@@ -325,7 +324,6 @@ class _RemoteCheck:
     """Asks ``POST /v1/keys/verify``; valid answers are cached for a short, bounded time."""
 
     remembers = False
-    again_now: Callable[[bytes], Checked | Allowed | None] | None = None
 
     def __init__(
         self,

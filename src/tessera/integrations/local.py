@@ -24,10 +24,8 @@ class LocalCheck:
 
     def __init__(self, config: Config, clock: Clock | None) -> None:
         self.tessera = Tessera(config, clock=clock)
-        # The pipeline's own answers (an ``Allowed``), with no step of ours in between.
-        authorizer = self.tessera.authorizer
-        self.again = authorizer.decide_again_on_loop
-        self.again_now = authorizer.decide_again if self.tessera.rate_limits.in_process else None
+        # The pipeline's own answer (an ``Allowed``), with no step of ours in between.
+        self.again = self.tessera.authorizer.decide_again_on_loop
 
     def forget(self, key_digest: str) -> None:
         self.tessera.key_verifier.forget(key_digest)
