@@ -3,9 +3,12 @@ deployment's quotas) and a ManualClock: no HTTP, no SQL."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ import pytest
 from tessera import errors
 from tessera.authz import (
     Allowed,
+    Ask,
     Authorizer,
     Refused,
     RequestFacts,
@@ -92,6 +96,9 @@ class MemoryKeys:
         self, key_id: str, *, accepted: bool, count: int, client_ip: str | None = None
     ) -> None:
         self.uses.append((key_id, accepted, count))
+
+    def use_counter(self, key_id: str, *, count: int, client_ip: str | None) -> Callable[[], None]:
+        return partial(self.record_use, key_id, accepted=True, count=count, client_ip=client_ip)
 
 
 @dataclass
@@ -493,6 +500,25 @@ def test_a_repeated_request_reuses_its_steps_until_the_key_changes(world: World)
     world.keys.records[raw] = replace(world.keys.records[raw], revoked_at=world.clock.now())
     assert _code(authorizer.decide(facts)) == "revoked"
     assert world.keys.identified == 2
+
+
+def test_a_remembered_ask_is_decided_again_as_decide_decides_it(world: World) -> None:
+    """``decide_again`` and ``decide_again_on_loop`` answer a request ``decide`` allowed under
+    an ask with every field ``decide`` gives (the caller, no workspace, the quota charged once
+    more, no session to renew), and count a use each time."""
+    raw = world.keys.add(_record())
+    authorizer = world.authorizer()
+    ask = Ask(b"\x01" * 32, None)
+    first = authorizer.decide(_facts(raw, required_scopes=("contacts:read",)), ask=ask)
+    again = authorizer.decide_again(ask.digest)
+    on_loop = asyncio.run(authorizer.decide_again_on_loop(ask.digest))
+    assert isinstance(first, Allowed)
+    for answer, remaining in ((first, 99), (again, 98), (on_loop, 97)):
+        assert answer is not None and answer.quota is not None
+        assert answer == Allowed(first.principal, None, answer.quota, renew_session=False)
+        assert answer.quota.remaining == remaining
+    assert world.keys.uses == [("key_1", True, 1)] * 3
+    assert authorizer.decide_again(b"\x02" * 32) is None  # an ask never made
 
 
 def test_remembered_steps_still_check_the_scopes_and_organization(world: World) -> None:

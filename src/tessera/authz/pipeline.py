@@ -195,14 +195,17 @@ class Authorizer:
 
     async def decide_again_on_loop(self, ask: bytes) -> Allowed | None:
         """:meth:`decide_again` for a caller on the event loop: quotas in this process are
-        charged at once, a limiter shared through Redis is awaited on the loop."""
-        if self._quotas.in_process:
-            return self.decide_again(ask)
+        charged at once, a limiter shared through Redis is awaited on the loop. (The steps are
+        those of :meth:`decide_again`, not a call to it: a call less on every repeat.)"""
         repeat = self._repeat(ask)
         if repeat is None:
             return None
         meter = repeat.meter
-        return _allowed_again(repeat, None if meter is None else await meter.hit_async(repeat.uses))
+        if meter is None:
+            return _allowed_again(repeat, None)
+        if self._quotas.in_process:
+            return _allowed_again(repeat, meter.hit(repeat.uses))
+        return _allowed_again(repeat, await meter.hit_async(repeat.uses))
 
     def _repeat(self, ask: bytes) -> _Repeat | None:
         repeat = self._asks.get(ask)
@@ -420,7 +423,12 @@ def _allowed_again(repeat: _Repeat, quota: RateLimitDecision | None) -> Allowed 
     if quota is not None and not quota.allowed:
         return None
     repeat.count_uses()
-    return Allowed(repeat.principal, None, quota)
+    return _allowed((repeat.principal, None, quota, False))
+
+
+# ``_allowed((principal, workspace, quota, renew_session))``, every field given: an Allowed built
+# in C, without the Python-level ``__new__`` of a named tuple's class (half the time).
+_allowed = partial(tuple.__new__, Allowed)
 
 
 def cross_site(
