@@ -1,8 +1,11 @@
 """Enforcement at the edge, measured side by side in one run:
 
 (a) ``GET /v1/forward-auth`` for a cached key against a bare Starlette endpoint (same request);
+    then that endpoint answering forward auth's fields and body against it, the part of the
+    answer no check can avoid (``bench.hello``);
 (b) the example contacts API's protected endpoint (local mode) against the same endpoint
-    unprotected, on the same server;
+    unprotected, on the same server; then the unprotected answer with the rate-limit fields
+    alone against it, the part of the protection no check can avoid (``bench.contacts``);
 (c) the Redis rate limiter's cost per decision against the in-memory one.
 
     .venv/bin/python -m bench.edge [--seconds 3] [--rounds 5]
@@ -20,7 +23,9 @@ from pathlib import Path
 import httpx
 import redis
 
+from bench.contacts import FIELDS_PATH
 from bench.harness import paired_rounds, report, uvicorn, wrk
+from bench.hello import FIELDS_PATH as HELLO_FIELDS
 from bench.verify import prepare
 from tessera.clock import SystemClock
 from tessera.ratelimit import MemoryRateLimiter, Quota, RateLimiter
@@ -43,27 +48,45 @@ def forward_auth(folder: Path, seconds: int, rounds: int) -> None:
         uvicorn("tessera.web.asgi:create", factory=True, env=env) as tessera,
         uvicorn("bench.hello:app") as hello,
     ):
-        assert httpx.get(tessera + "/v1/forward-auth", headers=headers).status_code == 200
-        pairs = paired_rounds(
-            rounds,
-            lambda: wrk(tessera + "/v1/forward-auth", headers=headers, seconds=seconds),
-            lambda: wrk(hello + "/hello", headers=headers, seconds=seconds),
+        answer = httpx.get(tessera + "/v1/forward-auth", headers=headers)
+        assert answer.status_code == 200
+        fields = httpx.get(hello + HELLO_FIELDS, headers=headers)
+        assert len(fields.headers) == len(answer.headers), "the yardstick answers as much"
+
+        def bare() -> float:
+            return wrk(hello + "/hello", headers=headers, seconds=seconds)
+
+        def checked() -> float:
+            return wrk(tessera + "/v1/forward-auth", headers=headers, seconds=seconds)
+
+        pairs = paired_rounds(rounds, checked, bare)
+        floor = paired_rounds(
+            rounds, lambda: wrk(hello + HELLO_FIELDS, headers=headers, seconds=seconds), bare
         )
     report("(a) GET /v1/forward-auth (cached key)", pairs, "bare Starlette hello")
+    report("(a) bare hello answering forward auth's fields and body", floor, "bare hello")
 
 
 def integration(folder: Path, seconds: int, rounds: int) -> None:
     env, _, _ = prepare(folder / "b", TESSERA_SCOPE=SCOPES)
     key = _reader_key(env)
     headers = {"X-API-Key": key}
-    with uvicorn("examples.contacts_api.app:from_environment", factory=True, env=env) as app:
+    with uvicorn("bench.contacts:from_environment", factory=True, env=env) as app:
         assert httpx.get(app + "/v1/contacts", headers=headers).status_code == 200
+        fields = httpx.get(app + FIELDS_PATH, headers=headers)
+        assert fields.status_code == 200 and "ratelimit" in fields.headers
+
+        def unprotected() -> float:
+            return wrk(app + "/v1/contacts-unprotected", headers=headers, seconds=seconds)
+
         pairs = paired_rounds(
-            rounds,
-            lambda: wrk(app + "/v1/contacts", headers=headers, seconds=seconds),
-            lambda: wrk(app + "/v1/contacts-unprotected", headers=headers, seconds=seconds),
+            rounds, lambda: wrk(app + "/v1/contacts", headers=headers, seconds=seconds), unprotected
+        )
+        floor = paired_rounds(
+            rounds, lambda: wrk(app + FIELDS_PATH, headers=headers, seconds=seconds), unprotected
         )
     report("(b) contacts API, protected (local mode)", pairs, "same endpoint unprotected")
+    report("(b) the same answer with SPEC's rate-limit fields, no check", floor, "unprotected")
 
 
 def _reader_key(env: dict[str, str]) -> str:

@@ -1,13 +1,44 @@
-"""The yardstick: a bare Starlette endpoint, served with the same uvicorn settings as Tessera."""
+"""The yardstick: a bare Starlette endpoint, served with the same uvicorn settings as Tessera.
+
+``/hello-fields`` is the same endpoint adding to its answer the fields forward auth answers a
+key with (SPEC section 5: the identity fields, the rate-limit fields and a request id), encoded
+once: against ``/hello`` it measures what writing those fields costs the server, a part of
+forward auth's answer that no check can avoid.
+"""
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+FIELDS_PATH = "/hello-fields"
+_FORWARD_AUTH_FIELDS = [
+    (b"x-tessera-organization-id", b"org_qN3hJh5o5ZYbzFjSgpvC"),
+    (b"x-tessera-principal", b"key_6Jm76lxPTRg7Hh0k3K9l"),
+    (b"x-tessera-scopes", b"workspaces:read"),
+    (b"x-tessera-environment", b"live"),
+    (b"x-ratelimit-limit", b"1000000000"),
+    (b"x-ratelimit-remaining", b"999999999"),
+    (b"x-ratelimit-reset", b"1"),
+    (b"ratelimit-policy", b'"default";q=1000000000;w=60'),
+    (b"ratelimit", b'"default";r=999999999;t=1'),
+    (b"x-request-id", b"req_waH0AXSH2"),
+]
+
 
 async def hello(_request: Request) -> JSONResponse:
     return JSONResponse({"hello": "world"})
 
 
-app = Starlette(routes=[Route("/hello", hello, methods=["GET", "POST"])])
+async def hello_fields(_request: Request) -> JSONResponse:
+    answer = JSONResponse({"hello": "world"})
+    answer.raw_headers.extend(_FORWARD_AUTH_FIELDS)
+    return answer
+
+
+app = Starlette(
+    routes=[
+        Route("/hello", hello, methods=["GET", "POST"]),
+        Route(FIELDS_PATH, hello_fields, methods=["GET"]),
+    ]
+)
