@@ -1,7 +1,7 @@
 """Enforcement at the edge, measured side by side in one run:
 
 (a) ``GET /v1/forward-auth`` for a cached key against a bare Starlette endpoint (same request);
-    then that endpoint answering forward auth's fields and body against it, the part of the
+    then that endpoint adding forward auth's fields to its answer against it, the part of the
     answer no check can avoid (``bench.hello``);
 (b) the example contacts API's protected endpoint (local mode) against the same endpoint
     unprotected, on the same server; then the unprotected answer with the rate-limit fields
@@ -64,7 +64,7 @@ def forward_auth(folder: Path, seconds: int, rounds: int) -> None:
             rounds, lambda: wrk(hello + HELLO_FIELDS, headers=headers, seconds=seconds), bare
         )
     report("(a) GET /v1/forward-auth (cached key)", pairs, "bare Starlette hello")
-    report("(a) bare hello answering forward auth's fields and body", floor, "bare hello")
+    report("(a) bare hello adding forward auth's fields to its answer", floor, "bare hello")
 
 
 def integration(folder: Path, seconds: int, rounds: int) -> None:
