@@ -195,17 +195,14 @@ class Authorizer:
 
     async def decide_again_on_loop(self, ask: bytes) -> Allowed | None:
         """:meth:`decide_again` for a caller on the event loop: quotas in this process are
-        charged at once, a limiter shared through Redis is awaited on the loop. (The steps are
-        those of :meth:`decide_again`, not a call to it: a call less on every repeat.)"""
+        charged at once, a limiter shared through Redis is awaited on the loop."""
+        if self._quotas.in_process:
+            return self.decide_again(ask)
         repeat = self._repeat(ask)
         if repeat is None:
             return None
         meter = repeat.meter
-        if meter is None:
-            return _allowed_again(repeat, None)
-        if self._quotas.in_process:
-            return _allowed_again(repeat, meter.hit(repeat.uses))
-        return _allowed_again(repeat, await meter.hit_async(repeat.uses))
+        return _allowed_again(repeat, None if meter is None else await meter.hit_async(repeat.uses))
 
     def _repeat(self, ask: bytes) -> _Repeat | None:
         repeat = self._asks.get(ask)
