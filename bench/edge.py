@@ -51,7 +51,7 @@ def forward_auth(folder: Path, seconds: int, rounds: int) -> None:
         answer = httpx.get(tessera + "/v1/forward-auth", headers=headers)
         assert answer.status_code == 200
         fields = httpx.get(hello + HELLO_FIELDS, headers=headers)
-        assert len(fields.headers) == len(answer.headers), "the yardstick answers as much"
+        assert set(answer.headers) <= set(fields.headers), "the yardstick answers every field"
 
         def bare() -> float:
             return wrk(hello + "/hello", headers=headers, seconds=seconds)

@@ -211,17 +211,6 @@ class Verdict(Resource):
     rate_limit: VerdictRateLimit | None = None
 
 
-class ForwardAuthIdentity(Resource):
-    """Forward auth's 200: the caller, as its X-Tessera-* headers say it."""
-
-    principal: str = Field(description="key_…, usr_… or cli_…")
-    kind: Literal["api_key", "user", "service", "oauth_client"]
-    organization_id: str | None
-    scopes: list[str]
-    workspace_id: str | None
-    environment: Literal["live", "test"] | None
-
-
 class Health(Resource):
     status: Literal["ok"]
 

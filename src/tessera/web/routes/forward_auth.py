@@ -7,14 +7,17 @@ the event loop, in a worker thread only when a look-up must wait.
 The handler reads only the headers in :data:`ASKED` (and the peer's address), so their digest
 names the request for the pipeline (:func:`ask_of`): a request the pipeline allowed before is
 answered from that digest alone (``web/hotpaths.py``).
+
+Its 200 has no body: the identity is in the fields SPEC names, which is all nginx's
+``auth_request`` and Traefik's ForwardAuth pass on (both discard a 2xx body).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from tessera.authz import Allowed, Ask, Refused, RequestFacts, refusal_error
@@ -24,7 +27,6 @@ from tessera.edge.facts import ask_digest, ask_peer, header_map, scope_facts
 from tessera.errors import Unauthorized, WouldBlock
 from tessera.principal import Principal
 from tessera.ratelimit.headers import raw_rate_limit_headers
-from tessera.web import resources
 from tessera.web.deps import admit_scope
 from tessera.web.fastpath import HandledRoute, RawHeaders
 from tessera.web.openapi import AUTHENTICATED, error_response, problems
@@ -79,8 +81,8 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
     # 400: a path that stays ambiguous once normalized (an encoded "/", a backslash, a NUL).
     **problems(400, *AUTHENTICATED),
     200: {
-        "description": "The request may go on, with the caller's identity in headers.",
-        "model": resources.ForwardAuthIdentity,
+        "description": "The request may go on; the caller's identity is in the headers and the "
+        "answer has no body.",
         "headers": {
             "X-Tessera-Organization-Id": _header("The caller's organization."),
             "X-Tessera-Principal": _header("The caller: key_…, usr_… or cli_…"),
@@ -122,17 +124,17 @@ class ForwardAuthEndpoint:
         asked, token = ask_of(scope), headers.get("x-tessera-service-token")
         ask = Ask(asked, token) if asked is not None and token else None
         decision = await tessera.authorizer.decide_on_loop(facts, run_in_threadpool, ask=ask)
-        body, raw = self._rendered.of(admit_scope(scope, tessera, facts, decision))
+        raw = self._rendered.of(admit_scope(scope, tessera, facts, decision))
         await send({"type": "http.response.start", "status": 200, "headers": list(raw)})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": b""})
 
     def ask(self, scope: Scope, body: bytes) -> bytes | None:
         return ask_of(scope)
 
     def render(self, allowed: Allowed) -> tuple[RawHeaders, bytes]:
-        answer, raw = self._rendered.of(allowed.principal)
+        raw = self._rendered.of(allowed.principal)
         limits = raw_rate_limit_headers(allowed.quota) if allowed.quota is not None else []
-        return [*raw, *limits], answer
+        return [*raw, *limits], b""
 
 
 _NAMES = frozenset(name.decode() for name in ASKED)
@@ -146,43 +148,45 @@ def ask_of(scope: Scope) -> bytes | None:
     return ask_digest(scope, tag, ASKED, b"x-tessera-service-token")
 
 
+RawFields = tuple[tuple[bytes, bytes], ...]
+
+
 class _Renderings:
-    """The 200 answer per principal, kept while the principal object lives in the key cache
-    (a cached key answers with the same object each time), bounded."""
+    """The 200 answer's identity fields per principal, kept while the principal object lives
+    in the key cache (a cached key answers with the same object each time), bounded."""
 
     MAX = 4096
 
     def __init__(self) -> None:
-        self._by_id: dict[int, tuple[Principal, bytes, tuple[tuple[bytes, bytes], ...]]] = {}
+        self._by_id: dict[int, tuple[Principal, RawFields]] = {}
 
-    def of(self, principal: Principal) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
+    def of(self, principal: Principal) -> RawFields:
         found = self._by_id.get(id(principal))
         if found is not None and found[0] is principal:
-            return found[1], found[2]
-        body = orjson.dumps(identity_body(principal))
+            return found[1]
         raw = (
             *(
                 (n.lower().encode(), v.encode("latin-1"))
                 for n, v in identity_headers(principal).items()
             ),
-            (b"content-length", str(len(body)).encode()),
-            (b"content-type", b"application/json"),
+            (b"content-length", b"0"),  # no body: the fields are the answer
         )
         if len(self._by_id) >= self.MAX:
             self._by_id.clear()
-        self._by_id[id(principal)] = (principal, body, raw)
-        return body, raw
+        self._by_id[id(principal)] = (principal, raw)
+        return raw
 
 
 def forward_auth() -> None:
-    """200 with the caller's identity in headers and a JSON body, or 400 / 401 / 403 / 429
-    with the error body.
+    """200 with the caller's identity in headers and no body, or 400 / 401 / 403 / 429 with the
+    error body.
 
-    The body of a 200 says what the headers say: ``principal``, ``kind``, ``organization_id``,
-    ``scopes``, ``workspace_id`` and ``environment``. nginx's ``auth_request`` turns any
-    answer but 2xx, 401 and 403 into a 500, so when the proxy says it is nginx
-    (``X-Tessera-Proxy: nginx``) a 400, 429 or 503 is sent as 403 with ``X-Tessera-Status``,
-    which the example configuration turns back into the original status.
+    The 200's fields name the caller: ``X-Tessera-Principal``, ``X-Tessera-Organization-Id``,
+    ``X-Tessera-Scopes``, ``X-Tessera-Workspace-Id`` and ``X-Tessera-Environment`` (for an API
+    key), ``X-Tessera-Client-Id`` (for an OAuth token), with the rate-limit fields. nginx's
+    ``auth_request`` turns any answer but 2xx, 401 and 403 into a 500, so when the proxy says
+    it is nginx (``X-Tessera-Proxy: nginx``) a 400, 429 or 503 is sent as 403 with
+    ``X-Tessera-Status``, which the example configuration turns back into the original status.
     """
 
 
@@ -191,6 +195,7 @@ route = HandledRoute(
     forward_auth,
     handler=ForwardAuthEndpoint(),
     methods=["GET"],
+    response_class=Response,  # documented without a body: the 200 has none
     tags=["forward auth"],
     responses=ANSWERS,
     openapi_extra=DESCRIPTION,
@@ -232,18 +237,6 @@ def _check_proxy(
     proxy = tessera.authorizer.service(token, caller_ip, allow_database=allow_database)
     if isinstance(proxy, Refused):
         raise refusal_error(proxy)
-
-
-def identity_body(principal: Principal) -> dict[str, Any]:
-    """Who the caller is, as the identity headers say it; never a secret."""
-    return {
-        "principal": principal.id,
-        "kind": principal.kind,
-        "organization_id": principal.organization_id,
-        "scopes": sorted(principal.scopes),
-        "workspace_id": principal.workspace_id,
-        "environment": principal.environment,
-    }
 
 
 def identity_headers(principal: Principal) -> dict[str, str]:
