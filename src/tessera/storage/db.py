@@ -16,9 +16,10 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
 
 from tessera.errors import ServiceUnavailable
 
@@ -42,9 +43,11 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self.engine = _make_engine(self.url, self.is_sqlite)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._readers = sessionmaker(
-            self.engine.execution_options(tessera_read_only=True), expire_on_commit=False
-        )
+        reading: dict[str, Any] = {"tessera_read_only": True}
+        if not self.is_sqlite:
+            reading["isolation_level"] = "AUTOCOMMIT"
+        self._reading = self.engine.execution_options(**reading)
+        self._readers = sessionmaker(self._reading, expire_on_commit=False)
         self._open = threading.local()  # the transaction this thread is in, if any
 
     @contextmanager
@@ -83,6 +86,20 @@ class Database:
         try:
             with self._readers() as session, session.begin():
                 yield session
+        except OUTAGES as error:
+            if not self._is_outage(error):
+                raise
+            raise ServiceUnavailable(UNREACHABLE) from error
+
+    def first(self, statement: Executable, parameters: dict[str, Any]) -> Row[Any] | None:
+        """The first row of one read-only statement, on a connection of its own (no session),
+        or in the unit of work this thread is in."""
+        current: Session | None = getattr(self._open, "session", None)
+        if current is not None:
+            return current.execute(statement, parameters).first()
+        try:
+            with self._reading.connect() as connection:
+                return connection.execute(statement, parameters).first()
         except OUTAGES as error:
             if not self._is_outage(error):
                 raise
