@@ -1,8 +1,8 @@
 """Enforcement at the edge, measured side by side in one run:
 
 (a) ``GET /v1/forward-auth`` for a cached key against a bare Starlette endpoint (same request);
-    then that endpoint adding forward auth's fields to its answer against it, the part of the
-    answer no check can avoid (``bench.hello``);
+    then that endpoint adding forward auth's fields to its answer against it, what writing
+    those fields costs by itself (``bench.hello``);
 (b) the example contacts API's protected endpoint (local mode) against the same endpoint
     unprotected, on the same server; then the unprotected answer with the rate-limit fields
     alone against it, the part of the protection no check can avoid (``bench.contacts``);
