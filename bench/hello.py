@@ -1,14 +1,14 @@
 """The yardstick: a bare Starlette endpoint, served with the same uvicorn settings as Tessera.
 
-``/hello-fields`` is the same endpoint adding to its answer the fields forward auth answers a
-key with (SPEC section 5: the identity fields, the rate-limit fields and a request id), encoded
-once: against ``/hello`` it measures what writing those fields costs the server, a part of
-forward auth's answer that no check can avoid.
+``/hello-fields`` answers as forward auth answers a key, with no check: its fields (SPEC section
+5: the identity fields, the rate-limit fields and a request id), encoded once, and no body.
+Against ``/hello`` it measures forward auth's answer by itself, the part of forward auth that
+no check can avoid.
 """
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 FIELDS_PATH = "/hello-fields"
@@ -30,8 +30,8 @@ async def hello(_request: Request) -> JSONResponse:
     return JSONResponse({"hello": "world"})
 
 
-async def hello_fields(_request: Request) -> JSONResponse:
-    answer = JSONResponse({"hello": "world"})
+async def hello_fields(_request: Request) -> Response:
+    answer = Response()  # content-length: 0, as forward auth's
     answer.raw_headers.extend(_FORWARD_AUTH_FIELDS)
     return answer
 
