@@ -6,6 +6,10 @@ timed per call: p50 and p99 for cache hits (one key asked again and again) and f
 (keys never asked before, each one digest look-up in the database). The plan of the digest
 look-up is printed too: it must stay one search of the digest's unique index.
 
+Beside the keys, a person's access token is timed the same way: unlike a key it is never
+answered from memory alone (its refresh-token family's revocation and the person's role in the
+organization are read on every request), so its figure is what those two reads cost.
+
     .venv/bin/python -m bench.scale [--sizes 1000,100000,1000000] [--databases sqlite,postgres]
 """
 
@@ -28,14 +32,16 @@ from tessera.config import load_config
 from tessera.deployment import Tessera
 from tessera.ids import digest
 from tessera.keys import format as key_format
+from tessera.principal import ClientInfo
 from tessera.storage import models
 from tessera.storage.db import engine_url
-from tests.provisioning import new_owner
+from tests.provisioning import PASSWORD, new_owner
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 CHUNK = 20_000
 HITS = 20_000
 MISSES = 2_000
+TOKENS = 2_000
 
 
 def _raw_key(rng: random.Random) -> str:
@@ -112,11 +118,11 @@ def percentiles(samples: list[float]) -> str:
     return f"p50 {cuts[49]:7.1f} µs  p99 {cuts[98]:7.1f} µs"
 
 
-def timed(tessera: Tessera, raws: list[str]) -> list[float]:
+def timed(tessera: Tessera, raws: list[str], keys_only: bool = True) -> list[float]:
     decide = tessera.authorizer.decide
     samples = []
     for raw in raws:
-        facts = RequestFacts(raw, keys_only=True)
+        facts = RequestFacts(raw, keys_only=keys_only)
         started = time.perf_counter()
         decision = decide(facts)
         samples.append((time.perf_counter() - started) * 1e6)
@@ -152,6 +158,10 @@ def measure(kind: str, sizes: list[int], folder: Path) -> None:
                 f"hits: {percentiles(hits)}   misses: {percentiles(misses)}"
             )
         print(f"{kind:8} digest look-up: {lookup_plan(tessera)}")
+        token = tessera.tokens.login("scale@example.com", PASSWORD, ClientInfo()).access_token
+        timed(tessera, [token] * 100, keys_only=False)
+        samples = timed(tessera, [token] * TOKENS, keys_only=False)
+        print(f"{kind:8} a person's access token (two reads each time): {percentiles(samples)}")
         tessera.close()
 
 

@@ -43,7 +43,7 @@ def _start(tokens: SqlTokenStore, now: datetime, family_id: str = "rtf_1") -> Re
 def test_a_family_and_its_token_read_back_as_written(tokens: SqlTokenStore, now: datetime) -> None:
     """Both records survive the round trip; the token is found by its digest."""
     token = _start(tokens, now)
-    assert tokens.family("rtf_1") == _family(now)
+    assert tokens.family("rtf_1") == _family(now) and tokens.family("rtf_none") is None
     with tokens.transaction() as tx:
         assert tx.token(token.digest) == token
         assert tx.token("f" * 64) is None and tx.family("rtf_none") is None

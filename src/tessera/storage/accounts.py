@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tessera.accounts.records import (
@@ -21,6 +21,13 @@ from tessera.storage import models
 from tessera.storage.audit import SqlChanges
 from tessera.storage.db import Database
 from tessera.text import is_clean
+
+# Read on every request with a user token or a session (what may they do here?): a Core
+# statement on a connection of its own, as a key-cache miss's look-up (``storage/keys.py``).
+_ROLE = select(models.Membership.role).where(
+    models.Membership.user_id == bindparam("user_id"),
+    models.Membership.organization_id == bindparam("organization_id"),
+)
 
 
 class _Reads:
@@ -214,9 +221,8 @@ class SqlAccountStore:
         return user_id, [organization_id for _, organization_id in rows if organization_id]
 
     def role(self, user_id: str, organization_id: str) -> str | None:
-        with self._db.read() as session:
-            membership = session.get(models.Membership, (user_id, organization_id))
-            return membership.role if membership else None
+        row = self._db.first(_ROLE, {"user_id": user_id, "organization_id": organization_id})
+        return row.role if row is not None else None
 
     def members(self, organization_id: str) -> list[Member]:
         query = (

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Row, and_, bindparam, select, update
 
 from tessera.storage import models
 from tessera.storage.audit import SqlChanges
@@ -70,8 +70,8 @@ class SqlTokenStore:
             yield SqlTokenChanges(session)
 
     def family(self, family_id: str) -> RefreshTokenFamily | None:
-        with self._db.read() as session:
-            return SqlTokenChanges(session).family(family_id)
+        row = self._db.first(_FAMILY, {"id": family_id})
+        return _family_of(row) if row is not None else None
 
 
 class SqlSigningKeyStore:
@@ -121,7 +121,13 @@ def _token_of(row: models.RefreshToken) -> RefreshToken:
     return RefreshToken(row.id, row.digest, row.family_id, row.created_at, row.spent_at)
 
 
-def _family_of(row: models.RefreshTokenFamily) -> RefreshTokenFamily:
+# Read on every request with a user token (is its family revoked?): a Core statement on a
+# connection of its own, as a key-cache miss's look-up (``storage/keys.py``).
+_FAMILIES = models.RefreshTokenFamily.__table__
+_FAMILY = select(_FAMILIES).where(_FAMILIES.c.id == bindparam("id"))
+
+
+def _family_of(row: models.RefreshTokenFamily | Row[Any]) -> RefreshTokenFamily:
     return RefreshTokenFamily(
         id=row.id,
         user_id=row.user_id,
