@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -21,10 +22,31 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port free now, outside the kernel's ephemeral range: the ports of outgoing
+    connections and of ``bind(0)`` come from that range, so a port chosen here stays free until
+    the server it is for starts, even when other servers start first and connect meanwhile."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = FIRST_CHOSEN_PORT + secrets.randbelow(low - FIRST_CHOSEN_PORT)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: another test's server, or a service of the machine
+            return port
+    raise RuntimeError(f"no free port between {FIRST_CHOSEN_PORT} and {low}")
+
+
+FIRST_CHOSEN_PORT = 20_000
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux; 32768 elsewhere)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32_768
+    return max(low, FIRST_CHOSEN_PORT + 1_000)
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
