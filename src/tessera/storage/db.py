@@ -61,17 +61,12 @@ class Database:
         if current is not None:
             yield current
             return
-        try:
-            with self._sessions() as session, session.begin():
-                self._open.session = session
-                try:
-                    yield session
-                finally:
-                    self._open.session = None
-        except OUTAGES as error:
-            if not self._is_outage(error):
-                raise
-            raise ServiceUnavailable(UNREACHABLE) from error
+        with self._reachable(), self._sessions() as session, session.begin():
+            self._open.session = session
+            try:
+                yield session
+            finally:
+                self._open.session = None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -83,13 +78,8 @@ class Database:
         if current is not None:
             yield current
             return
-        try:
-            with self._readers() as session, session.begin():
-                yield session
-        except OUTAGES as error:
-            if not self._is_outage(error):
-                raise
-            raise ServiceUnavailable(UNREACHABLE) from error
+        with self._reachable(), self._readers() as session, session.begin():
+            yield session
 
     def first(self, statement: Executable, parameters: dict[str, Any]) -> Row[Any] | None:
         """The first row of one read-only statement, on a connection of its own (no session),
@@ -97,9 +87,14 @@ class Database:
         current: Session | None = getattr(self._open, "session", None)
         if current is not None:
             return current.execute(statement, parameters).first()
+        with self._reachable(), self._reading.connect() as connection:
+            return connection.execute(statement, parameters).first()
+
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """A database that cannot be reached, raised as :class:`ServiceUnavailable` (``503``)."""
         try:
-            with self._reading.connect() as connection:
-                return connection.execute(statement, parameters).first()
+            yield
         except OUTAGES as error:
             if not self._is_outage(error):
                 raise
