@@ -120,7 +120,7 @@ def main() -> None:
                 principal.id, accepted=True, count=1
             ),
             "whole pipeline (authz.decide)": lambda: authorizer.decide(facts, allow_database=False),
-            "identity headers and body (rendered once)": lambda: renderings.of(principal),
+            "forward auth: identity fields (rendered once)": lambda: renderings.of(principal),
             "rate-limit headers as bytes": lambda: raw_rate_limit_headers(decision.quota),
             "verify: body parsed": lambda: verify._parse(body),
             "verify: whole pipeline": lambda: authorizer.decide(key_facts, allow_database=False),
