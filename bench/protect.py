@@ -7,7 +7,12 @@ by one part each, called in process (no server, no network), best of seven runs 
 3. ``asked``: ``@auth.protect`` with a check that answers every ask at once with the same
    caller: the request's ask digest, the decorator and the headers, no decision;
 4. ``protected``: ``@auth.protect`` in local mode, a repeated request decided in one step
-   (``Authorizer.decide_again``).
+   (``Authorizer.decide_again``);
+5. ``inline``: that one step's work written in the endpoint itself, with no decorator, no
+   coroutine but the endpoint's and no layer of the pipeline: the ask digest, the remembered
+   request, the key's ``holds``, the charge, the use count and the fields. What ``protected``
+   adds beyond it is what the layers cost; what it adds beyond ``headers`` is what the steps
+   cost by themselves, the least any check with the same guarantees could.
 
 The difference between two lines is what the part added costs among the rest of a request's
 work, which is more than the same part timed alone in a loop (``bench.breakdown``).
@@ -25,17 +30,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 
 from bench.edge import SCOPES
 from bench.profile import Call, _run
 from bench.verify import prepare
 from tessera import Principal
-from tessera.authz import Allowed
+from tessera.authz import Allowed, Authorizer
 from tessera.config import load_config
 from tessera.deployment import Tessera
+from tessera.edge.facts import ask_digest, ask_peer
 from tessera.integrations.checks import Checked, Presented
-from tessera.integrations.fastapi import Authenticator
+from tessera.integrations.fastapi import _ASKED, Authenticator
 from tessera.keys.rules import KeySpec
 from tessera.ratelimit import Quota, decide
 from tessera.ratelimit.headers import raw_rate_limit_headers
@@ -95,6 +101,30 @@ def _protected(app: FastAPI, auth: Authenticator) -> None:
         return {"data": [], "caller": principal.id}
 
 
+def _inline(authorizer: Authorizer) -> Define:
+    """The work of ``Authorizer.decide_again`` for the integration's repeated request, written
+    in the endpoint (the request's ask is remembered by ``protected``'s first request)."""
+    asks, keys = authorizer._asks, authorizer._keys  # the pipeline's own state, read directly
+
+    def define(app: FastAPI, auth: Authenticator) -> None:
+        @app.get("/v1/contacts")
+        async def contacts(request: Request, response: Response) -> dict[str, Any]:
+            scope = request.scope
+            asker = b"integration %s contacts:read" % ask_peer(scope)
+            ask = ask_digest(scope, asker, _ASKED, None)
+            assert ask is not None, "the request names its key"
+            repeat = asks[ask]
+            meter = repeat.meter
+            assert keys.holds(repeat.hold) and meter is not None, "the key stands, limited"
+            quota = meter.hit(repeat.uses)
+            assert quota.allowed, "within the quota"
+            repeat.count_uses()
+            response.raw_headers.extend(raw_rate_limit_headers(quota))
+            return {"data": [], "caller": repeat.principal.id}
+
+    return define
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=10_000)
@@ -113,7 +143,8 @@ def main() -> None:
             "unprotected": (_unprotected, local),
             "headers": (_headers, local),
             "asked": (_protected, Authenticator(_AnswersAtOnce(), [])),
-            "protected": (_protected, local),
+            "protected": (_protected, local),  # before inline: it remembers the ask
+            "inline": (_inline(local._check.tessera.authorizer), local),  # type: ignore[attr-defined]
         }
         calls = {}
         for label, (define, auth) in variants.items():
